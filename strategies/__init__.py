@@ -1,0 +1,1 @@
+"""Flower server side: the ServerApp and the strategies that drive secure protocols."""

@@ -1,1 +1,1 @@
-"""fedsec.flower."""
+"""The only part of the fedsec library that knows Flower: record conversions."""

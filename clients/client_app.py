@@ -1,0 +1,67 @@
+"""The fedsec ClientApp: Message-API handlers, one per message type.
+
+``train`` and ``evaluate`` serve plain federated learning; the secure modes
+register their own handlers (``query.secagg_*``, ``query.mpc_*``) on the same
+app, so one ClientApp serves every mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from clients.site_data import load_site
+from clients.training import build_site_model, train_locally
+from fedsec.config import ClientSettings
+from fedsec.flower.records import record_to_weights, weights_to_record
+from fedsec.models import evaluate, set_weights
+
+app = ClientApp()
+
+
+def _settings(msg: Message) -> ClientSettings:
+    return ClientSettings.from_mapping(dict(msg.content["config"]))
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Train the received global model on the site's rows; reply with the update."""
+    settings = _settings(msg)
+    config = msg.content["config"]
+    site = load_site(context.node_config, settings.data)
+    server_round = int(config.get("server-round", 0))
+    result = train_locally(
+        record_to_weights(msg.content["arrays"]),
+        site,
+        settings,
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+        seed=settings.data.seed * 1000 + server_round,
+    )
+    metrics = {
+        "num-examples": result.num_examples,
+        "train-loss": result.train_loss,
+        "val-loss": result.val_loss,
+    }
+    if not math.isnan(result.val_accuracy):
+        metrics["val-accuracy"] = result.val_accuracy
+    content = RecordDict(
+        {"arrays": weights_to_record(result.weights), "metrics": MetricRecord(metrics)}
+    )
+    return Message(content=content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate_handler(msg: Message, context: Context) -> Message:
+    """Evaluate the received global model on the site's validation rows."""
+    settings = _settings(msg)
+    site = load_site(context.node_config, settings.data)
+    model = build_site_model(settings, site)
+    arrays: ArrayRecord = msg.content["arrays"]
+    set_weights(model, record_to_weights(arrays))
+    result = evaluate(model, site.val)
+    metrics = {"num-examples": result.num_examples, "eval-loss": result.loss}
+    if not math.isnan(result.accuracy):
+        metrics["eval-accuracy"] = result.accuracy
+    return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

@@ -1,0 +1,74 @@
+"""How one training round's updates reach the strategy.
+
+The round loop (:mod:`strategies.loop`) asks the strategy which nodes train
+and with what (``configure_train``), hands those messages to an
+:class:`AggregationBackend`, and gives what the backend returns to the
+strategy's ``aggregate_train``.
+
+- :class:`PlainBackend` sends the messages and returns every reply: plain
+  federated learning, the server sees each update.
+- Secure backends (secure aggregation, MPC) run their protocol over the Grid
+  and return a single synthetic reply that carries the securely computed
+  weighted average with the total weight as ``num-examples``. A linear
+  strategy (FedAvg, FedProx, FedAdam, ...) then computes exactly what it
+  would have computed from the individual replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from flwr.app import Message
+from flwr.serverapp import Grid
+
+from fedsec.flower.records import content_bytes
+
+
+@dataclass
+class RoundOutcome:
+    """What a backend produced for one round.
+
+    ``replies`` go to ``strategy.aggregate_train``; an empty list means the
+    round produced no aggregate (the global model stays as it was).
+    """
+
+    replies: list[Message]
+    bytes_up: int
+    bytes_down: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class AggregationBackend(Protocol):
+    """Drives one training round over the Grid."""
+
+    name: str
+
+    def train_round(
+        self, grid: Grid, server_round: int, messages: list[Message], timeout: float
+    ) -> RoundOutcome:
+        """Send the training requests and return what the strategy aggregates."""
+        ...
+
+
+class PlainBackend:
+    """Plain federated learning: every update travels in the clear."""
+
+    name = "plain"
+
+    def train_round(
+        self, grid: Grid, server_round: int, messages: list[Message], timeout: float
+    ) -> RoundOutcome:
+        """Send the requests, wait for the replies, return them all."""
+        bytes_down = sum(content_bytes(m.content) for m in messages)
+        replies = list(grid.send_and_receive(messages, timeout=timeout))
+        ok = [r for r in replies if not r.has_error()]
+        return RoundOutcome(
+            replies=replies,
+            bytes_up=sum(content_bytes(r.content) for r in ok),
+            bytes_down=bytes_down,
+            metrics={
+                "replies": float(len(ok)),
+                "failures": float(len(replies) - len(ok)),
+            },
+        )

@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 _MAX_ROUNDING_TRIES = 1_000
+_MAX_SCALED_CLIP_BITS = 24  # C / gamma <= 2^24: see DistributedDPParams.gamma
 
 
 class NoiseMechanism(enum.Enum):
@@ -187,10 +188,16 @@ class DistributedDPParams:
         Unless given, the smallest ``gamma`` such that ``k_stds`` standard
         deviations of one coordinate of the sum (signal, rounding ``gamma^2/4``
         per client, noise) fit in ``[-2^{k-1}, 2^{k-1})`` (DDGauss, Eq. 61):
-        ``(2^{k-1} gamma / k_stds)^2 = n^2 C^2 / d' + n gamma^2 / 4 + n z^2 C^2 / t``.
+        ``(2^{k-1} gamma / k_stds)^2 = n^2 C^2 / d' + n gamma^2 / 4 + n z^2 C^2 / t``,
+        but never below ``C / 2^24``. A finer grid buys nothing (its rounding
+        variance, ``gamma^2 / 4`` per coordinate, is already ``2^-50`` of
+        ``C^2``), would outrun float64 in the rotation and the norm check, and
+        would push Skellam means past the sampler's range; the remaining ring
+        bits are left as head-room.
         """
         if self.granularity is not None:
             return self.granularity
+        floor = self.clip_norm * 2.0**-_MAX_SCALED_CLIP_BITS
         num = _signal_and_noise_sq(
             self.padded_dim,
             self.clip_norm,
@@ -199,7 +206,7 @@ class DistributedDPParams:
             self.min_survivors,
         )
         den = 4.0 ** (self.ring_bits - 1) / self.k_stds**2 - self.num_clients / 4.0
-        return math.sqrt(num / den)
+        return max(math.sqrt(num / den), floor)
 
     @property
     def scaled_clip(self) -> float:
@@ -307,7 +314,8 @@ def ring_bits_needed(
     )
     var += num_clients * granularity**2 / 4.0
     half_range = k_stds * math.sqrt(var) / granularity
-    bits = 1 + max(1, math.ceil(math.log2(max(half_range, 1.0))))
+    # the tolerance absorbs float error when ``granularity`` came from ``gamma``
+    bits = 1 + max(1, math.ceil(math.log2(max(half_range, 1.0)) - 1e-9))
     if bits > 64:
         raise ConfigError("the sum needs more than 64 bits at this granularity")
     return bits
@@ -316,13 +324,21 @@ def ring_bits_needed(
 def _conditional_round(
     x: npt.NDArray[np.float64], bound: float, rng: CryptoRandom
 ) -> npt.NDArray[np.int64]:
+    """Randomised rounding of ``x``, retried until the L2 norm is at most ``bound``.
+
+    The squared norm is computed as ``||x||^2 + sum((r - x)(r + x))``, whose
+    second term involves only the small rounding offsets, and compared with a
+    bound shrunk by ``2^-40``: with ``||x|| <= 2^24`` the float64 error is far
+    below that margin, so an accepted vector's exact norm is within the bound.
+    """
     floor = np.floor(x)
     frac = x - floor
-    base = floor.astype(np.int64)
+    x_sq = float(np.dot(x, x))
+    limit = bound * bound * (1.0 - 2.0**-40)
     for _ in range(_MAX_ROUNDING_TRIES):
-        rounded = base + (rng.uniform(x.size) < frac)
-        if float(np.linalg.norm(rounded.astype(np.float64))) <= bound:
-            return rounded
+        rounded = floor + (rng.uniform(x.size) < frac)
+        if x_sq + float(np.dot(rounded - x, rounded + x)) <= limit:
+            return rounded.astype(np.int64)
     raise ConfigError("conditional rounding keeps failing: beta is too small")
 
 

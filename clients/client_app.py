@@ -12,6 +12,7 @@ import math
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from clients.errors import one_line_errors
 from clients.site_data import load_site
 from clients.training import build_site_model, train_locally
 from fedsec.config import ClientSettings
@@ -26,6 +27,7 @@ def _settings(msg: Message) -> ClientSettings:
 
 
 @app.train()
+@one_line_errors
 def train(msg: Message, context: Context) -> Message:
     """Train the received global model on the site's rows; reply with the update."""
     settings = _settings(msg)
@@ -53,6 +55,7 @@ def train(msg: Message, context: Context) -> Message:
 
 
 @app.evaluate()
+@one_line_errors
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the site's validation rows."""
     settings = _settings(msg)

@@ -84,7 +84,9 @@ def main(cfg: DictConfig) -> float:
     history = simulate(
         run_config,
         int(cfg.num_clients),
-        SimulationResources(cpus=cfg.simulation.cpus, client_cpus=cfg.simulation.client_cpus),
+        SimulationResources(
+            cpus=cfg.simulation.cpus, client_cpus=cfg.simulation.client_cpus
+        ),
     )
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     path = out_dir / "metrics.json"

@@ -65,7 +65,10 @@ def simulate(
             client_app=client_app,
             num_supernodes=num_clients,
             backend_config={
-                "client_resources": {"num_cpus": resources.client_cpus, "num_gpus": 0.0},
+                "client_resources": {
+                    "num_cpus": resources.client_cpus,
+                    "num_gpus": 0.0,
+                },
                 "init_args": {
                     "num_cpus": resources.cpus,
                     "num_gpus": 0,

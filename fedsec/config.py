@@ -21,7 +21,17 @@ from fedsec.errors import ConfigError
 TASKS = ("breast_cancer", "digits", "diabetes")
 PARTITIONS = ("iid", "dirichlet")
 MODELS = ("logreg", "mlp")
-STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
+LINEAR_STRATEGY_NAMES = (
+    "fedavg",
+    "fedprox",
+    "fedadam",
+    "fedyogi",
+    "fedadagrad",
+    "fedavgm",
+)
+# Robust strategies look at every update: plain mode only (refused when secure).
+ROBUST_STRATEGY_NAMES = ("krum", "fedmedian", "fedtrimmedavg")
+STRATEGIES = LINEAR_STRATEGY_NAMES + ROBUST_STRATEGY_NAMES
 
 Scalar = bool | int | float | str
 

@@ -16,8 +16,11 @@ from flwr.serverapp.strategy import (
     FedAdam,
     FedAvg,
     FedAvgM,
+    FedMedian,
     FedProx,
+    FedTrimmedAvg,
     FedYogi,
+    Krum,
     Strategy,
 )
 
@@ -54,30 +57,26 @@ LINEAR_STRATEGIES: dict[str, StrategyBuilder] = {
     ),
 }
 
-# Flower strategies that look at individual updates; named so the error is clear.
-NONLINEAR_STRATEGIES = (
-    "krum",
-    "multikrum",
-    "bulyan",
-    "fedmedian",
-    "fedtrimmedavg",
-    "qfedavg",
-)
+# Robust strategies look at every individual update: plain mode only.
+ROBUST_STRATEGIES: dict[str, StrategyBuilder] = {
+    "krum": lambda c: Krum(num_malicious_nodes=1, **_common(c)),  # type: ignore[arg-type]
+    "fedmedian": lambda c: FedMedian(**_common(c)),  # type: ignore[arg-type]
+    "fedtrimmedavg": lambda c: FedTrimmedAvg(beta=0.2, **_common(c)),  # type: ignore[arg-type]
+}
 
 
 def build_strategy(cfg: StrategyConfig, *, secure: bool = False) -> Strategy:
     """The strategy for ``cfg.name``; with ``secure=True`` only linear ones."""
-    name = cfg.name.lower()
-    if name in NONLINEAR_STRATEGIES:
+    if cfg.name in ROBUST_STRATEGIES:
         if secure:
             raise ConfigError(
                 f"strategy {cfg.name!r} needs every client's update in the clear; "
                 "secure aggregation and MPC only release the weighted sum. Use one "
                 f"of: {', '.join(LINEAR_STRATEGIES)}"
             )
-        raise ConfigError(f"strategy {cfg.name!r} is not offered by fedsec yet")
+        return ROBUST_STRATEGIES[cfg.name](cfg)
     try:
-        return LINEAR_STRATEGIES[name](cfg)
+        return LINEAR_STRATEGIES[cfg.name](cfg)
     except KeyError:
         raise ConfigError(
             f"unknown strategy {cfg.name!r}; use one of {', '.join(LINEAR_STRATEGIES)}"

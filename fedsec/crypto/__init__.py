@@ -1,1 +1,8 @@
-"""fedsec.crypto."""
+"""Pure cryptographic primitives for fedsec: no I/O, no protocol state.
+
+Modules: :mod:`~fedsec.crypto.shamir` (t-of-n sharing over GF(2^31-1)),
+:mod:`~fedsec.crypto.kdf` (X25519 + HKDF), :mod:`~fedsec.crypto.aead`
+(AES-GCM), :mod:`~fedsec.crypto.signatures` (Ed25519), :mod:`~fedsec.crypto.prg`
+(AES-CTR mask PRG), :mod:`~fedsec.crypto.quantize` (ring quantisation) and
+:mod:`~fedsec.crypto.packing` (k-bit packing).
+"""

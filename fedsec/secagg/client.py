@@ -1,0 +1,403 @@
+"""Client state machine of secure aggregation (sans-I/O).
+
+Follows Bonawitz et al., "Practical Secure Aggregation for Privacy-Preserving
+Machine Learning" (CCS 2017), with the sparse graph of Bell et al. (CCS 2020)
+and key reuse over several rounds (see :mod:`fedsec.secagg.keyschedule`). One
+method per stage takes the server's request and returns the reply. Every
+request is checked before anything secret is used: stage order, key set,
+round and slot (replays refused), node lists (disjoint, known neighbours, not
+oneself where illegal), thresholds, and in the active variant the signatures.
+A failed check raises :class:`~fedsec.errors.MaliciousServerError` (or
+``StageError``) and reveals nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from fedsec.crypto import aead, signatures
+from fedsec.crypto.kdf import X25519KeyPair
+from fedsec.crypto.packing import pack
+from fedsec.crypto.prg import MaskGenerator
+from fedsec.errors import CryptoError, MaliciousServerError
+from fedsec.secagg import keyschedule as ks
+from fedsec.secagg.client_state import ClientState, dump_state, load_state
+from fedsec.secagg.config import SecAggConfig
+from fedsec.secagg.errors import StageError
+from fedsec.secagg.graph import graph_seed, neighbours
+from fedsec.secagg.messages import (
+    AdvertiseKeys,
+    AdvertiseKeysRequest,
+    ConsistencyRequest,
+    ConsistencyResponse,
+    MaskedInput,
+    MaskedInputRequest,
+    Message,
+    ShareKeys,
+    ShareKeysRequest,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from fedsec.secagg.peers import PeerState
+from fedsec.secagg.records import record_nbytes
+from fedsec.secagg.rounds import round_quantizer
+from fedsec.secagg.stages import Stage, check_transition
+
+_R = TypeVar("_R", bound=Message)
+
+
+class SecAggClient:
+    """One client of the protocol; its whole state round-trips through bytes.
+
+    Parameters
+    ----------
+    node_id
+        This client's node id.
+    config
+        Public protocol parameters (equal on every party).
+    signing_key
+        Raw Ed25519 signing key (active variant), registered out of band.
+    verify_keys
+        Node id -> raw Ed25519 verification key of every peer (active variant).
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        config: SecAggConfig,
+        *,
+        signing_key: bytes | None = None,
+        verify_keys: dict[int, bytes] | None = None,
+    ) -> None:
+        self.s = ClientState(
+            node_id=node_id,
+            config=config,
+            signing_key=signing_key,
+            verify_keys=dict(verify_keys or {}),
+        )
+
+    # ------------------------------------------------------------ persistence
+    def to_bytes(self) -> bytes:
+        """Serialise the full state (secret keys included: keep it node-local)."""
+        return dump_state(self.s)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SecAggClient:
+        """Rebuild a client from :meth:`to_bytes` output."""
+        client = cls.__new__(cls)
+        client.s = load_state(data)
+        return client
+
+    @property
+    def stage(self) -> Stage:
+        """The last stage this client completed."""
+        return self.s.stage
+
+    @property
+    def bytes_sent(self) -> dict[str, int]:
+        """Cumulative reply bytes per stage name."""
+        return dict(self.s.bytes_sent)
+
+    # ----------------------------------------------------------------- stages
+    def advertise_keys(self, req: AdvertiseKeysRequest) -> AdvertiseKeys:
+        """Stage 0: start a key set, draw and advertise fresh keys."""
+        s = self.s
+        self._enter(Stage.ADVERTISE_KEYS)
+        if req.key_set <= s.key_set:
+            raise StageError("key set id did not grow (replay)", stage="advertise")
+        if s.node_id not in req.nodes:
+            raise MaliciousServerError("node list does not contain this client")
+        cfg = s.config
+        n = len(req.nodes)
+        graph = neighbours(
+            req.nodes,
+            cfg.degree_for(n),
+            graph_seed(cfg.graph_seed, req.key_set, req.nodes),
+        )
+        s.reset_key_set(req.key_set, req.nodes, graph[s.node_id], cfg.threshold_for(n))
+        cipher = X25519KeyPair.generate()
+        masks = [X25519KeyPair.generate() for _ in range(cfg.rounds_per_key_set)]
+        s.cipher_sk = cipher.secret
+        s.mask_sks = [m.secret for m in masks]
+        s.seeds = [ks.random_secret() for _ in masks]
+        mask_pks = b"".join(m.public for m in masks)
+        signature = b""
+        if cfg.active:
+            if s.signing_key is None:
+                raise CryptoError("the active variant needs a signing key")
+            statement = ks.advertise_statement(
+                req.key_set, s.node_id, cipher.public, mask_pks
+            )
+            signature = signatures.sign(s.signing_key, statement)
+        s.own_advert = (cipher.public, mask_pks)
+        return self._reply(
+            AdvertiseKeys(req.key_set, cipher.public, mask_pks, signature)
+        )
+
+    def share_keys(self, req: ShareKeysRequest) -> ShareKeys:
+        """Stage 1: check the neighbours' keys, share secrets, encrypt the shares."""
+        s = self.s
+        self._check_key_set(req.key_set, Stage.SHARE_KEYS)
+        closed = set(s.neighbours) | {s.node_id}
+        stage = Stage.SHARE_KEYS.value
+        if not set(req.nodes) <= closed:
+            raise MaliciousServerError("keys of a non-neighbour", stage=stage)
+        if len(req.nodes) < s.threshold:
+            raise MaliciousServerError("fewer advertised keys than t", stage=stage)
+        adverts = dict(
+            zip(req.nodes, zip(req.cipher_pks, req.mask_pks, strict=True), strict=True)
+        )
+        if adverts.get(s.node_id) != s.own_advert:
+            raise MaliciousServerError(
+                "this client's own keys were altered", stage=stage
+            )
+        keys = [c for c, _ in adverts.values()]
+        keys += [
+            m[32 * i : 32 * i + 32]
+            for _, m in adverts.values()
+            for i in range(len(m) // 32)
+        ]
+        if len(set(keys)) != len(keys):
+            raise MaliciousServerError("duplicate public keys", stage=stage)
+        rounds = s.config.rounds_per_key_set
+        for node, sig in zip(req.nodes, req.signatures, strict=True):
+            cipher_pk, mask_pks = adverts[node]
+            if len(mask_pks) != 32 * rounds:
+                raise MaliciousServerError("wrong number of mask keys", node_id=node)
+            if s.config.active:
+                self._verify(
+                    node,
+                    ks.advertise_statement(s.key_set, node, cipher_pk, mask_pks),
+                    sig,
+                )
+            s.peers[node] = PeerState(cipher_pk, mask_pks)
+        self._enter(Stage.SHARE_KEYS)
+        secrets_ = [x for pair in zip(s.mask_sks, s.seeds, strict=True) for x in pair]
+        holders = list(req.nodes)
+        rows = ks.share_secrets(secrets_, [s.x_of(v) for v in holders], s.threshold)
+        recipients, blobs = [], []
+        for v, row in zip(holders, rows, strict=True):
+            plain = ks.encode_share(row)
+            if v == s.node_id:
+                s.peers[v].share = plain
+                continue
+            key = ks.share_key(
+                s.cipher_sk, s.peers[v].cipher_pk, s.key_set, s.node_id, v
+            )
+            recipients.append(v)
+            blobs.append(
+                aead.encrypt(key, plain, ks.share_aad(s.key_set, s.node_id, v))
+            )
+        return self._reply(ShareKeys(s.key_set, tuple(recipients), tuple(blobs)))
+
+    def masked_input(
+        self, req: MaskedInputRequest, update: npt.NDArray[np.floating], weight: int
+    ) -> MaskedInput:
+        """Stage 2: quantise ``weight * update``, mask it, bit-pack it.
+
+        ``update`` is the flattened float update (``dim`` values) and ``weight``
+        a non-negative integer (number of examples, clipped to ``max_weight``).
+        NaN or infinite updates raise ``DataError`` before anything is masked.
+        """
+        s = self.s
+        stage = Stage.MASKED_INPUT.value
+        self._check_key_set(req.key_set, Stage.MASKED_INPUT)
+        if req.round <= s.round or req.slot <= s.slot:
+            raise StageError("round or slot did not grow (replay)", stage=stage)
+        if req.slot >= s.config.rounds_per_key_set:
+            raise StageError("slot beyond the key set", stage=stage)
+        if s.node_id not in req.participants:
+            raise MaliciousServerError("participants exclude this client", stage=stage)
+        if not set(req.participants) <= set(s.nodes):
+            raise MaliciousServerError("participant outside the key set", stage=stage)
+        if update.shape != (req.dim,):
+            raise StageError(f"update has shape {update.shape}, expected ({req.dim},)")
+        self._store_shares(req)
+        mates = [v for v in req.participants if v in s.peers and v != s.node_id]
+        if len(mates) + 1 < s.threshold:
+            raise MaliciousServerError(
+                "fewer participating neighbours than t", stage=stage
+            )
+        if any(s.peers[v].share is None for v in mates):
+            raise MaliciousServerError("no shares from a participating neighbour")
+        quantizer = round_quantizer(s.config, len(req.participants))
+        w = min(int(weight), int(s.config.max_weight))
+        if w < 0:
+            raise StageError("weight must be non-negative", stage=stage)
+        vec = np.empty(req.dim + 1, dtype=np.uint32)
+        vec[: req.dim] = quantizer.quantize(update.astype(np.float32, copy=False), w)
+        vec[req.dim] = w
+        prg = MaskGenerator()
+        mask_sk = s.mask_sks[req.slot]
+        own = ks.self_mask_seed(
+            s.seeds[req.slot], s.key_set, req.round, req.slot, s.node_id
+        )
+        prg.add_into(vec, own)
+        for v in mates:
+            seed = ks.pairwise_seed(
+                mask_sk,
+                ks.mask_public(s.peers[v].mask_pks, req.slot),
+                s.key_set,
+                req.round,
+                req.slot,
+                s.node_id,
+                v,
+            )
+            if s.node_id < v:
+                prg.add_into(vec, seed)
+            else:
+                prg.sub_into(vec, seed)
+        masked_weight = int(vec[req.dim])
+        body = vec[: req.dim]
+        np.bitwise_and(body, np.uint32(quantizer.ring_mask), out=body)
+        self._enter(Stage.MASKED_INPUT)
+        s.round, s.slot, s.participants = req.round, req.slot, req.participants
+        s.survivors = ()
+        return self._reply(
+            MaskedInput(
+                s.key_set, req.round, req.slot, pack(body, s.config.bits), masked_weight
+            )
+        )
+
+    def consistency_check(self, req: ConsistencyRequest) -> ConsistencyResponse:
+        """Stage 3 (active variant): sign the survivor set after checking it."""
+        s = self.s
+        self._check_round(req.key_set, req.round, req.slot, Stage.CONSISTENCY_CHECK)
+        self._check_survivors(req.survivors, Stage.CONSISTENCY_CHECK)
+        if s.signing_key is None:
+            raise CryptoError("the active variant needs a signing key")
+        self._enter(Stage.CONSISTENCY_CHECK)
+        s.survivors = req.survivors
+        statement = ks.consistency_statement(s.key_set, s.round, s.slot, req.survivors)
+        return self._reply(
+            ConsistencyResponse(
+                s.key_set, s.round, s.slot, signatures.sign(s.signing_key, statement)
+            )
+        )
+
+    def unmask(self, req: UnmaskRequest) -> UnmaskResponse:
+        """Stage 4: reveal self-seed shares of survivors, key shares of dropouts."""
+        s = self.s
+        stage = Stage.UNMASK.value
+        self._check_round(req.key_set, req.round, req.slot, Stage.UNMASK)
+        self._check_survivors(req.survivors, Stage.UNMASK)
+        survivors, dropped = set(req.survivors), set(req.dropped)
+        if survivors & dropped:
+            raise MaliciousServerError(
+                "a node is listed as survivor and dropout", stage=stage
+            )
+        if survivors | dropped != set(s.participants):
+            raise MaliciousServerError(
+                "survivors and dropouts do not partition the participants", stage=stage
+            )
+        if s.config.active:
+            if req.survivors != s.survivors:
+                raise MaliciousServerError(
+                    "survivor set differs from the signed one", stage=stage
+                )
+            if not set(req.signers) <= survivors or len(req.signers) < s.threshold:
+                raise MaliciousServerError(
+                    "too few or foreign consistency signatures", stage=stage
+                )
+            statement = ks.consistency_statement(
+                s.key_set, s.round, s.slot, req.survivors
+            )
+            for node, sig in zip(req.signers, req.signatures, strict=True):
+                self._verify(node, statement, sig)
+        seed_peers, seed_shares, key_peers, key_shares = [], [], [], []
+        for v in sorted(set(s.peers) & set(s.participants)):
+            kind = ks.SEED_KIND if v in survivors else ks.KEY_KIND
+            peer = s.peers[v]
+            peer.reveal(s.slot, kind, v)
+            share = ks.share_slice(peer.share or b"", s.slot, kind)
+            if kind == ks.SEED_KIND:
+                seed_peers.append(v)
+                seed_shares.append(share)
+            else:
+                key_peers.append(v)
+                key_shares.append(share)
+        self._enter(Stage.UNMASK)
+        return self._reply(
+            UnmaskResponse(
+                s.key_set,
+                s.round,
+                s.slot,
+                tuple(seed_peers),
+                tuple(seed_shares),
+                tuple(key_peers),
+                tuple(key_shares),
+            )
+        )
+
+    # ---------------------------------------------------------------- helpers
+    def _enter(self, stage: Stage) -> None:
+        check_transition(self.s.stage, stage, active=self.s.config.active)
+        self.s.stage = stage
+
+    def _reply(self, msg: _R) -> _R:
+        key = msg.STAGE.value
+        sent = self.s.bytes_sent
+        sent[key] = sent.get(key, 0) + record_nbytes(msg.to_record())
+        return msg
+
+    def _check_key_set(self, key_set: int, stage: Stage) -> None:
+        check_transition(self.s.stage, stage, active=self.s.config.active)
+        if key_set != self.s.key_set:
+            raise StageError("message for another key set", stage=stage.value)
+
+    def _check_round(self, key_set: int, rnd: int, slot: int, stage: Stage) -> None:
+        self._check_key_set(key_set, stage)
+        if (rnd, slot) != (self.s.round, self.s.slot):
+            raise StageError("message for another round (replay)", stage=stage.value)
+
+    def _check_survivors(self, survivors: tuple[int, ...], stage: Stage) -> None:
+        s = self.s
+        if s.node_id not in survivors:
+            raise MaliciousServerError(
+                "survivor set excludes this client", stage=stage.value
+            )
+        if not set(survivors) <= set(s.participants):
+            raise MaliciousServerError(
+                "survivor outside the participants", stage=stage.value
+            )
+        if len(survivors) < s.threshold:
+            raise MaliciousServerError(
+                "fewer survivors than the threshold", stage=stage.value
+            )
+
+    def _verify(self, node: int, statement: bytes, signature: bytes) -> None:
+        key = self.s.verify_keys.get(node)
+        if key is None:
+            raise MaliciousServerError("no registered verification key", node_id=node)
+        try:
+            signatures.verify(key, statement, signature)
+        except CryptoError as exc:
+            raise MaliciousServerError(
+                "bad signature (swapped or forged key)", node_id=node
+            ) from exc
+
+    def _store_shares(self, req: MaskedInputRequest) -> None:
+        s = self.s
+        expected = ks.share_plaintext_bytes(s.config.rounds_per_key_set)
+        for sender, blob in zip(req.senders, req.ciphertexts, strict=True):
+            peer = s.peers.get(sender)
+            if peer is None or sender == s.node_id:
+                raise MaliciousServerError("share from a non-neighbour", node_id=sender)
+            if peer.share is not None:
+                continue  # already delivered in an earlier round of this key set
+            key = ks.share_key(
+                s.cipher_sk, peer.cipher_pk, s.key_set, s.node_id, sender
+            )
+            try:
+                plain = aead.decrypt(
+                    key, blob, ks.share_aad(s.key_set, sender, s.node_id)
+                )
+                ks.decode_share(plain, expected // 4)
+            except CryptoError as exc:
+                raise MaliciousServerError(
+                    "share failed authentication", node_id=sender
+                ) from exc
+            peer.share = plain

@@ -1,0 +1,105 @@
+"""Public parameters of a secure-aggregation deployment.
+
+Parsed once at the entry point; clients and server must hold equal configs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fedsec.errors import ConfigError
+
+
+class GraphKind(StrEnum):
+    """Who shares with whom: everyone (SecAgg) or a sparse graph (SecAgg+)."""
+
+    COMPLETE = "complete"
+    SPARSE = "sparse"
+
+
+class Variant(StrEnum):
+    """Threat model: semi-honest server, or active server (signatures)."""
+
+    SEMI_HONEST = "semi_honest"
+    ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class SecAggConfig:
+    """Protocol parameters.
+
+    Parameters
+    ----------
+    variant
+        ``SEMI_HONEST`` (Bonawitz et al. Sec. 4, honest-but-curious) or
+        ``ACTIVE`` (Ed25519 signatures and the consistency check).
+    graph
+        ``COMPLETE`` or ``SPARSE`` (Bell et al., CCS 2020).
+    degree
+        Degree of the sparse graph (even); ``None`` picks
+        :func:`default_degree` of the number of clients.
+    threshold
+        Fraction of a closed neighbourhood (a client and its neighbours) whose
+        shares reconstruct a secret; ``t = ceil(threshold * (degree + 1))``.
+        The active variant needs ``threshold > 1/2``.
+    bits
+        Ring size ``k`` of the masked input (elements travel in ``k`` bits).
+    clip
+        Clipping range ``c`` of each update coordinate.
+    max_weight
+        Public bound on a client's weight (larger weights are clipped).
+    rounds_per_key_set
+        Rounds served by one setup (advertise + share keys).
+    graph_seed
+        Public seed of the sparse graph.
+    """
+
+    variant: Variant = Variant.SEMI_HONEST
+    graph: GraphKind = GraphKind.COMPLETE
+    degree: int | None = None
+    threshold: float = 0.5
+    bits: int = 20
+    clip: float = 1.0
+    max_weight: float = 1.0
+    rounds_per_key_set: int = 5
+    graph_seed: bytes = b"fedsec/secagg/graph"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ConfigError("threshold must be a fraction in (0, 1]")
+        if self.variant is Variant.ACTIVE and self.threshold <= 0.5:
+            raise ConfigError("the active variant needs threshold > 1/2")
+        if not 2 <= self.bits <= 32:
+            raise ConfigError("bits must be in [2, 32]")
+        if not (math.isfinite(self.clip) and self.clip > 0):
+            raise ConfigError("clip must be positive and finite")
+        if not (math.isfinite(self.max_weight) and self.max_weight > 0):
+            raise ConfigError("max_weight must be positive and finite")
+        if not 1 <= self.rounds_per_key_set <= 1000:
+            raise ConfigError("rounds_per_key_set must be in [1, 1000]")
+        if self.degree is not None and (self.degree < 2 or self.degree % 2):
+            raise ConfigError("degree must be an even integer >= 2")
+
+    @property
+    def active(self) -> bool:
+        """True for the active-adversary variant."""
+        return self.variant is Variant.ACTIVE
+
+    def degree_for(self, num_nodes: int) -> int:
+        """Degree of the graph on ``num_nodes`` nodes."""
+        if self.graph is GraphKind.COMPLETE:
+            return num_nodes - 1
+        wanted = self.degree if self.degree is not None else default_degree(num_nodes)
+        return min(wanted, num_nodes - 1)
+
+    def threshold_for(self, num_nodes: int) -> int:
+        """Shares needed per secret: ``ceil(threshold * (degree + 1))``, >= 1."""
+        size = self.degree_for(num_nodes) + 1
+        return max(1, math.ceil(self.threshold * size - 1e-9))
+
+
+def default_degree(num_nodes: int) -> int:
+    """``2 * ceil(log2 n)``: the O(log n) degree of Bell et al. (CCS 2020)."""
+    return 2 * max(1, math.ceil(math.log2(max(num_nodes, 2))))

@@ -1,0 +1,533 @@
+"""Server state machine of secure aggregation (sans-I/O).
+
+Follows Bonawitz et al., "Practical Secure Aggregation for Privacy-Preserving
+Machine Learning" (CCS 2017) with the sparse graph of Bell et al. (CCS 2020)
+and key reuse (:mod:`fedsec.secagg.keyschedule`). The transport calls
+:meth:`SecAggServer.begin_setup` or :meth:`SecAggServer.begin_round`, sends the
+returned requests, feeds each reply to :meth:`SecAggServer.handle` and, when
+the stage's replies are in (or the timeout passed), calls
+:meth:`SecAggServer.advance` for the next requests; an empty dict means the
+setup or the round is complete. A node that does not answer in time is a
+dropout of that stage. A malformed or unexpected reply raises a
+``ProtocolError`` and leaves the state unchanged (the node counts as dropped).
+
+Thresholds are checked before any request that makes clients reveal shares,
+so that an abort (``AbortError``, logged) reveals nothing; only dropouts
+*during* the unmask stage can abort after some (fewer than t per secret)
+shares were revealed. A failed setup discards the key set; a failed round only
+burns its slot, whose secrets are never used again, and the key set goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from fedsec.crypto import aead, shamir, signatures
+from fedsec.crypto.kdf import X25519KeyPair
+from fedsec.crypto.packing import packed_size, padded_length, unpack_add
+from fedsec.crypto.prg import MaskGenerator
+from fedsec.crypto.quantize import Quantizer
+from fedsec.errors import AbortError, CryptoError
+from fedsec.secagg import keyschedule as ks
+from fedsec.secagg.config import SecAggConfig
+from fedsec.secagg.errors import MessageFormatError, StageError
+from fedsec.secagg.graph import graph_seed, neighbours
+from fedsec.secagg.messages import (
+    AdvertiseKeys,
+    AdvertiseKeysRequest,
+    ClientMessage,
+    ConsistencyRequest,
+    ConsistencyResponse,
+    MaskedInput,
+    MaskedInputRequest,
+    Message,
+    ServerMessage,
+    ShareKeys,
+    ShareKeysRequest,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from fedsec.secagg.records import record_nbytes
+from fedsec.secagg.rounds import WEIGHT_MODULUS, round_quantizer
+from fedsec.secagg.stages import Stage
+
+log = logging.getLogger(__name__)
+
+_M = TypeVar("_M", bound=Message)
+_SETUP = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """Outcome of one secure round.
+
+    ``weighted_sum`` is the dequantised ``Σ w_i x_i`` over ``survivors`` and
+    ``total_weight`` is ``Σ w_i``; the weighted average is their ratio.
+    """
+
+    round: int
+    weighted_sum: npt.NDArray[np.float64]
+    total_weight: int
+    survivors: tuple[int, ...]
+    dropped: tuple[int, ...]
+
+
+@dataclass
+class StageMetrics:
+    """Public per-stage counters of the latest setup and round."""
+
+    replies: dict[str, int] = field(default_factory=dict)
+    dropouts: dict[str, int] = field(default_factory=dict)
+    bytes_received: dict[str, int] = field(default_factory=dict)
+    bytes_sent: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _KeySet:
+    key_set: int
+    nodes: tuple[int, ...]
+    graph: dict[int, tuple[int, ...]]
+    threshold: int
+    adverts: dict[int, AdvertiseKeys] = field(default_factory=dict)
+    advertised: frozenset[int] = frozenset()
+    ciphertexts: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    shared: frozenset[int] = frozenset()
+    delivered: set[int] = field(default_factory=set)
+    next_slot: int = 0
+    ready: bool = False
+
+    def closed(self, node: int) -> frozenset[int]:
+        return frozenset((*self.graph[node], node))
+
+    def x_of(self, node: int) -> int:
+        return 1 + self.nodes.index(node)
+
+    def prune(self, candidates: Iterable[int]) -> frozenset[int]:
+        """Drop nodes with fewer than t members of their closed neighbourhood."""
+        alive = set(candidates)
+        while True:
+            weak = {u for u in alive if len(self.closed(u) & alive) < self.threshold}
+            if not weak:
+                return frozenset(alive)
+            alive -= weak
+
+
+@dataclass
+class _Round:
+    round: int
+    slot: int
+    dim: int
+    participants: tuple[int, ...]
+    quantizer: Quantizer
+    acc: npt.NDArray[np.uint32]
+    weight: int = 0
+    received: set[int] = field(default_factory=set)
+    survivors: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
+    signatures: dict[int, bytes] = field(default_factory=dict)
+    recipients: frozenset[int] = frozenset()
+    responders: set[int] = field(default_factory=set)
+    seed_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    key_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)
+
+
+class SecAggServer:
+    """The aggregation server: drives key sets and rounds, sums masked inputs.
+
+    Parameters
+    ----------
+    config
+        Public protocol parameters (equal on every party).
+    verify_keys
+        Node id -> Ed25519 verification key (active variant), registered out
+        of band; clients whose signatures fail are treated as dropped.
+    """
+
+    def __init__(
+        self, config: SecAggConfig, *, verify_keys: Mapping[int, bytes] | None = None
+    ) -> None:
+        self.config = config
+        self.verify_keys = dict(verify_keys or {})
+        self.metrics = StageMetrics()
+        self._stage = Stage.IDLE
+        self._ks: _KeySet | None = None
+        self._rnd: _Round | None = None
+        self._last_key_set = 0
+        self._last_round = -1
+        self._result: AggregateResult | None = None
+        self._replied: set[int] = set()
+        self._waiting: frozenset[int] = frozenset()
+        self._prg = MaskGenerator()
+
+    # ------------------------------------------------------------ inspection
+    @property
+    def stage(self) -> Stage:
+        """The stage whose replies are being collected (``IDLE`` if none)."""
+        return self._stage
+
+    @property
+    def waiting_for(self) -> frozenset[int]:
+        """Nodes whose reply to the current stage has not arrived yet."""
+        return self._waiting - self._replied
+
+    def needs_setup(self) -> bool:
+        """True if the next round must start with a new key set."""
+        k = self._ks
+        if k is None or not k.ready or k.next_slot >= self.config.rounds_per_key_set:
+            return True
+        return len(k.prune(k.shared)) < k.threshold
+
+    def result(self) -> AggregateResult:
+        """The result of the last completed round."""
+        if self._result is None:
+            raise StageError("no completed round")
+        return self._result
+
+    # ----------------------------------------------------------------- setup
+    def begin_setup(self, node_ids: Sequence[int]) -> dict[int, AdvertiseKeysRequest]:
+        """Start a new key set among ``node_ids``; returns the advertise requests."""
+        nodes = tuple(sorted(set(node_ids)))
+        if len(nodes) < 2:
+            raise AbortError("need at least two clients", stage="advertise_keys")
+        self._last_key_set += 1
+        cfg = self.config
+        k = _KeySet(
+            key_set=self._last_key_set,
+            nodes=nodes,
+            graph=neighbours(
+                nodes,
+                cfg.degree_for(len(nodes)),
+                graph_seed(cfg.graph_seed, self._last_key_set, nodes),
+            ),
+            threshold=cfg.threshold_for(len(nodes)),
+        )
+        self._ks, self._rnd = k, None
+        self.metrics = StageMetrics()
+        req = AdvertiseKeysRequest(k.key_set, nodes)
+        return self._open(Stage.ADVERTISE_KEYS, {u: req for u in nodes})
+
+    def handle(self, node_id: int, msg: ClientMessage) -> None:
+        """Accept one client reply (dispatches on its type)."""
+        if msg.STAGE is not self._stage:
+            raise StageError(f"{msg.TAG} outside its stage", node_id=node_id)
+        if node_id not in self._waiting or node_id in self._replied:
+            raise StageError("unexpected or repeated reply", node_id=node_id)
+        k = self._ks
+        if k is None or msg.key_set != k.key_set:
+            raise StageError("reply for another key set", node_id=node_id)
+        if isinstance(msg, AdvertiseKeys):
+            self._on_advertise(node_id, msg, k)
+        elif isinstance(msg, ShareKeys):
+            self._on_share(node_id, msg, k)
+        else:
+            self._on_round_message(node_id, msg)
+        self._replied.add(node_id)
+        key = self._stage.value
+        self.metrics.bytes_received[key] = self.metrics.bytes_received.get(
+            key, 0
+        ) + record_nbytes(msg.to_record())
+
+    def advance(self) -> dict[int, ServerMessage]:
+        """Close the current stage; return the next requests (empty when done).
+
+        Raises
+        ------
+        AbortError
+            If too few clients remain; the key set is discarded (logged).
+        """
+        stage = self._stage
+        self.metrics.replies[stage.value] = len(self._replied)
+        self.metrics.dropouts[stage.value] = len(self._waiting - self._replied)
+        if stage is Stage.ADVERTISE_KEYS:
+            return dict(self._after_advertise())
+        if stage is Stage.SHARE_KEYS:
+            self._after_share()
+            return {}
+        if stage is Stage.MASKED_INPUT:
+            return self._after_masked()
+        if stage is Stage.CONSISTENCY_CHECK:
+            return dict(self._after_consistency())
+        if stage is Stage.UNMASK:
+            self._after_unmask()
+            return {}
+        raise StageError("nothing to advance")
+
+    # ----------------------------------------------------------------- round
+    def begin_round(
+        self, rnd: int, dim: int, node_ids: Iterable[int] | None = None
+    ) -> dict[int, MaskedInputRequest]:
+        """Start round ``rnd`` on a ``dim``-vector; returns masked-input requests.
+
+        ``node_ids`` restricts the participants (default: every client of the
+        key set). The first request a client gets in a key set carries the
+        encrypted shares addressed to it.
+        """
+        k = self._ks
+        if self.needs_setup() or k is None:
+            raise StageError("a new key set is needed before this round")
+        if rnd <= self._last_round:
+            raise StageError("round number did not grow")
+        if dim < 1:
+            raise StageError("dim must be positive")
+        pool = k.shared if node_ids is None else k.shared & set(node_ids)
+        participants = tuple(sorted(k.prune(pool)))
+        if len(participants) < k.threshold:
+            raise AbortError("fewer live clients than the threshold", stage="round")
+        self._last_round = rnd
+        self._rnd = _Round(
+            round=rnd,
+            slot=k.next_slot,
+            dim=dim,
+            participants=participants,
+            quantizer=round_quantizer(self.config, len(participants)),
+            acc=np.zeros(padded_length(dim), dtype=np.uint32),
+        )
+        k.next_slot += 1
+        self._result = None
+        requests = {}
+        for u in participants:
+            relay = {} if u in k.delivered else k.ciphertexts.get(u, {})
+            senders = tuple(sorted(s for s in relay if s in k.shared))
+            requests[u] = MaskedInputRequest(
+                k.key_set,
+                rnd,
+                self._rnd.slot,
+                dim,
+                participants,
+                senders,
+                tuple(relay[s] for s in senders),
+            )
+        return self._open(Stage.MASKED_INPUT, requests)
+
+    # ------------------------------------------------------- stage handlers
+    def _on_advertise(self, node: int, msg: AdvertiseKeys, k: _KeySet) -> None:
+        if len(msg.mask_pks) != 32 * self.config.rounds_per_key_set:
+            raise MessageFormatError("wrong number of mask keys", node_id=node)
+        if self.config.active:
+            self._verify(
+                node,
+                ks.advertise_statement(k.key_set, node, msg.cipher_pk, msg.mask_pks),
+                msg.signature,
+            )
+        k.adverts[node] = msg
+
+    def _after_advertise(self) -> dict[int, ShareKeysRequest]:
+        k = self._require_ks()
+        k.advertised = k.prune(self._replied)
+        if len(k.advertised) < k.threshold:
+            self._abort("too few clients advertised keys", Stage.ADVERTISE_KEYS)
+        requests = {}
+        for u in sorted(k.advertised):
+            peers = sorted(k.closed(u) & k.advertised)
+            requests[u] = ShareKeysRequest(
+                k.key_set,
+                tuple(peers),
+                tuple(k.adverts[v].cipher_pk for v in peers),
+                tuple(k.adverts[v].mask_pks for v in peers),
+                tuple(k.adverts[v].signature for v in peers),
+            )
+        return self._open(Stage.SHARE_KEYS, requests)
+
+    def _on_share(self, node: int, msg: ShareKeys, k: _KeySet) -> None:
+        expected = tuple(sorted((k.closed(node) & k.advertised) - {node}))
+        if msg.recipients != expected:
+            raise MessageFormatError("shares for the wrong recipients", node_id=node)
+        size = ks.share_plaintext_bytes(self.config.rounds_per_key_set) + aead.OVERHEAD
+        if any(len(c) != size for c in msg.ciphertexts):
+            raise MessageFormatError("share ciphertext of the wrong size", node_id=node)
+        for v, blob in zip(msg.recipients, msg.ciphertexts, strict=True):
+            k.ciphertexts.setdefault(v, {})[node] = blob
+
+    def _after_share(self) -> None:
+        k = self._require_ks()
+        k.shared = k.prune(self._replied)
+        if len(k.shared) < k.threshold:
+            self._abort("too few clients shared keys", Stage.SHARE_KEYS)
+        k.ready = True
+        self._close()
+
+    def _on_round_message(self, node: int, msg: ClientMessage) -> None:
+        r = self._require_round()
+        if not isinstance(msg, MaskedInput | ConsistencyResponse | UnmaskResponse):
+            raise StageError("not a round message", node_id=node)
+        if (msg.round, msg.slot) != (r.round, r.slot):
+            raise StageError("reply for another round", node_id=node)
+        if isinstance(msg, MaskedInput):
+            if len(msg.data) != packed_size(r.dim, self.config.bits):
+                raise MessageFormatError("masked input of the wrong size", node_id=node)
+            unpack_add(msg.data, self.config.bits, r.acc)
+            r.weight = (r.weight + msg.masked_weight) % WEIGHT_MODULUS
+            r.received.add(node)
+            self._require_ks().delivered.add(node)
+        elif isinstance(msg, ConsistencyResponse):
+            statement = ks.consistency_statement(
+                msg.key_set, r.round, r.slot, r.survivors
+            )
+            self._verify(node, statement, msg.signature)
+            r.signatures[node] = msg.signature
+        else:
+            self._on_unmask(node, msg, r)
+
+    def _after_masked(self) -> dict[int, ServerMessage]:
+        r = self._require_round()
+        r.survivors = tuple(sorted(r.received))
+        r.dropped = tuple(sorted(set(r.participants) - r.received))
+        self._check_recoverable(frozenset(r.received), Stage.MASKED_INPUT)
+        k = self._require_ks()
+        if self.config.active:
+            req = ConsistencyRequest(k.key_set, r.round, r.slot, r.survivors)
+            return dict(
+                self._open(Stage.CONSISTENCY_CHECK, dict.fromkeys(r.survivors, req))
+            )
+        return dict(self._open_unmask(r.survivors, ()))
+
+    def _after_consistency(self) -> dict[int, UnmaskRequest]:
+        r = self._require_round()
+        signers = tuple(sorted(r.signatures))
+        self._check_recoverable(frozenset(signers), Stage.CONSISTENCY_CHECK)
+        return self._open_unmask(signers, tuple(r.signatures[s] for s in signers))
+
+    def _open_unmask(
+        self, recipients: tuple[int, ...], sigs: tuple[bytes, ...]
+    ) -> dict[int, UnmaskRequest]:
+        r, k = self._require_round(), self._require_ks()
+        r.recipients = frozenset(recipients)
+        signers = recipients if self.config.active else ()
+        req = UnmaskRequest(
+            k.key_set, r.round, r.slot, r.survivors, r.dropped, signers, sigs
+        )
+        return self._open(Stage.UNMASK, dict.fromkeys(recipients, req))
+
+    def _on_unmask(self, node: int, msg: UnmaskResponse, r: _Round) -> None:
+        closed = self._require_ks().closed(node)
+        if msg.seed_peers != tuple(sorted(closed & set(r.survivors))) or (
+            msg.key_peers != tuple(sorted(closed & set(r.dropped)))
+        ):
+            raise MessageFormatError("shares for the wrong peers", node_id=node)
+        try:
+            for blob in (*msg.seed_shares, *msg.key_shares):
+                ks.decode_share(blob, ks.CHUNKS)
+        except CryptoError as exc:
+            raise MessageFormatError("malformed share", node_id=node) from exc
+        for v, blob in zip(msg.seed_peers, msg.seed_shares, strict=True):
+            r.seed_shares.setdefault(v, {})[node] = blob
+        for v, blob in zip(msg.key_peers, msg.key_shares, strict=True):
+            r.key_shares.setdefault(v, {})[node] = blob
+        r.responders.add(node)
+
+    def _after_unmask(self) -> None:
+        r, k = self._require_round(), self._require_ks()
+        lagrange: dict[tuple[int, ...], npt.NDArray[np.int64]] = {}
+
+        def secret(target: int, pool: dict[int, dict[int, bytes]]) -> bytes:
+            held = pool.get(target, {})
+            holders = sorted(held)[: k.threshold]
+            if len(holders) < k.threshold:
+                self._abort("too few shares after unmasking", Stage.UNMASK)
+            xs = tuple(k.x_of(h) for h in holders)
+            if xs not in lagrange:
+                lagrange[xs] = shamir.lagrange_at_zero(xs)
+            rows = np.stack([ks.decode_share(held[h], ks.CHUNKS) for h in holders])
+            values = shamir.reconstruct_field(xs, rows, coefficients=lagrange[xs])
+            try:
+                return shamir.field_to_bytes(values, ks.SECRET_BYTES)
+            except CryptoError:
+                self._abort("inconsistent shares", Stage.UNMASK)
+                raise
+
+        for v in r.survivors:
+            seed = ks.self_mask_seed(
+                secret(v, r.seed_shares), k.key_set, r.round, r.slot, v
+            )
+            self._apply_mask(r, seed, subtract=True)
+        for u in r.dropped:
+            pair = X25519KeyPair.from_secret(secret(u, r.key_shares))
+            if pair.public != ks.mask_public(k.adverts[u].mask_pks, r.slot):
+                self._abort("reconstructed mask key does not match", Stage.UNMASK)
+            for v in sorted(k.closed(u) & set(r.survivors)):
+                seed = ks.pairwise_seed(
+                    pair.secret,
+                    ks.mask_public(k.adverts[v].mask_pks, r.slot),
+                    k.key_set,
+                    r.round,
+                    r.slot,
+                    u,
+                    v,
+                )
+                self._apply_mask(r, seed, subtract=v < u)
+        body = r.acc[: r.dim]
+        self._result = AggregateResult(
+            round=r.round,
+            weighted_sum=r.quantizer.dequantize_sum(body),
+            total_weight=r.weight,
+            survivors=r.survivors,
+            dropped=r.dropped,
+        )
+        self._rnd = None
+        self._close()
+
+    # --------------------------------------------------------------- helpers
+    def _apply_mask(self, r: _Round, seed: bytes, *, subtract: bool) -> None:
+        mask = self._prg.uint32(seed, r.dim + 1)
+        body = r.acc[: r.dim]
+        op = np.subtract if subtract else np.add
+        op(body, mask[: r.dim], out=body)
+        delta = -int(mask[r.dim]) if subtract else int(mask[r.dim])
+        r.weight = (r.weight + delta) % WEIGHT_MODULUS
+
+    def _check_recoverable(self, holders: frozenset[int], stage: Stage) -> None:
+        """Abort unless every secret to reveal has ``t`` potential holders."""
+        r, k = self._require_round(), self._require_ks()
+        if len(r.survivors) < k.threshold:
+            self._abort("fewer survivors than the threshold", stage)
+        for target in r.participants:
+            if len(k.closed(target) & holders) < k.threshold:
+                self._abort("a neighbourhood has fewer than t survivors", stage)
+
+    def _verify(self, node: int, statement: bytes, signature: bytes) -> None:
+        key = self.verify_keys.get(node)
+        try:
+            if key is None:
+                raise CryptoError("no verification key")
+            signatures.verify(key, statement, signature)
+        except CryptoError as exc:
+            raise MessageFormatError("bad signature", node_id=node) from exc
+
+    def _open(self, stage: Stage, requests: dict[int, _M]) -> dict[int, _M]:
+        self._stage = stage
+        self._waiting = frozenset(requests)
+        self._replied = set()
+        self.metrics.bytes_sent[stage.value] = sum(
+            record_nbytes(m.to_record()) for m in requests.values()
+        )
+        self.metrics.bytes_received[stage.value] = 0
+        return requests
+
+    def _close(self) -> None:
+        self._stage = Stage.IDLE
+        self._waiting = frozenset()
+        self._replied = set()
+
+    def _abort(self, reason: str, stage: Stage) -> None:
+        log.warning("secure aggregation aborted at %s: %s", stage.value, reason)
+        if self._ks is not None and stage in _SETUP:
+            self._ks.ready = False  # a failed round only burns its slot
+        self._rnd = None
+        self._close()
+        raise AbortError(reason, stage=stage.value)
+
+    def _require_ks(self) -> _KeySet:
+        if self._ks is None:
+            raise StageError("no key set")
+        return self._ks
+
+    def _require_round(self) -> _Round:
+        if self._rnd is None:
+            raise StageError("no round in progress")
+        return self._rnd

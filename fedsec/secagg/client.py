@@ -22,11 +22,11 @@ from fedsec.crypto import aead, signatures
 from fedsec.crypto.kdf import X25519KeyPair
 from fedsec.crypto.packing import pack
 from fedsec.crypto.prg import MaskGenerator
-from fedsec.errors import CryptoError, MaliciousServerError
+from fedsec.errors import CryptoError, DataError, MaliciousServerError
 from fedsec.secagg import keyschedule as ks
 from fedsec.secagg.client_state import ClientState, dump_state, load_state
 from fedsec.secagg.config import SecAggConfig
-from fedsec.secagg.errors import StageError
+from fedsec.secagg.errors import ServerReplayError, StageError
 from fedsec.secagg.graph import graph_seed, neighbours
 from fedsec.secagg.messages import (
     AdvertiseKeys,
@@ -107,7 +107,9 @@ class SecAggClient:
         s = self.s
         self._enter(Stage.ADVERTISE_KEYS)
         if req.key_set <= s.key_set:
-            raise StageError("key set id did not grow (replay)", stage="advertise")
+            raise ServerReplayError(
+                "key set id did not grow (replay)", stage="advertise"
+            )
         if s.node_id not in req.nodes:
             raise MaliciousServerError("node list does not contain this client")
         cfg = s.config
@@ -206,15 +208,15 @@ class SecAggClient:
         stage = Stage.MASKED_INPUT.value
         self._check_key_set(req.key_set, Stage.MASKED_INPUT)
         if req.round <= s.round or req.slot <= s.slot:
-            raise StageError("round or slot did not grow (replay)", stage=stage)
+            raise ServerReplayError("round or slot did not grow (replay)", stage=stage)
         if req.slot >= s.config.rounds_per_key_set:
-            raise StageError("slot beyond the key set", stage=stage)
+            raise ServerReplayError("slot beyond the key set", stage=stage)
         if s.node_id not in req.participants:
             raise MaliciousServerError("participants exclude this client", stage=stage)
         if not set(req.participants) <= set(s.nodes):
             raise MaliciousServerError("participant outside the key set", stage=stage)
         if update.shape != (req.dim,):
-            raise StageError(f"update has shape {update.shape}, expected ({req.dim},)")
+            raise DataError(f"update has shape {update.shape}, expected ({req.dim},)")
         self._store_shares(req)
         mates = [v for v in req.participants if v in s.peers and v != s.node_id]
         if len(mates) + 1 < s.threshold:
@@ -226,7 +228,7 @@ class SecAggClient:
         quantizer = round_quantizer(s.config, len(req.participants))
         w = min(int(weight), int(s.config.max_weight))
         if w < 0:
-            raise StageError("weight must be non-negative", stage=stage)
+            raise DataError("weight must be non-negative", stage=stage)
         vec = np.empty(req.dim + 1, dtype=np.uint32)
         vec[: req.dim] = quantizer.quantize(update.astype(np.float32, copy=False), w)
         vec[req.dim] = w
@@ -334,8 +336,14 @@ class SecAggClient:
 
     # ---------------------------------------------------------------- helpers
     def _enter(self, stage: Stage) -> None:
-        check_transition(self.s.stage, stage, active=self.s.config.active)
+        self._transition(stage)
         self.s.stage = stage
+
+    def _transition(self, stage: Stage) -> None:
+        try:
+            check_transition(self.s.stage, stage, active=self.s.config.active)
+        except StageError as exc:
+            raise ServerReplayError(exc.reason, stage=stage.value) from exc
 
     def _reply(self, msg: _R) -> _R:
         key = msg.STAGE.value
@@ -344,14 +352,16 @@ class SecAggClient:
         return msg
 
     def _check_key_set(self, key_set: int, stage: Stage) -> None:
-        check_transition(self.s.stage, stage, active=self.s.config.active)
+        self._transition(stage)
         if key_set != self.s.key_set:
-            raise StageError("message for another key set", stage=stage.value)
+            raise ServerReplayError("message for another key set", stage=stage.value)
 
     def _check_round(self, key_set: int, rnd: int, slot: int, stage: Stage) -> None:
         self._check_key_set(key_set, stage)
         if (rnd, slot) != (self.s.round, self.s.slot):
-            raise StageError("message for another round (replay)", stage=stage.value)
+            raise ServerReplayError(
+                "message for another round (replay)", stage=stage.value
+            )
 
     def _check_survivors(self, survivors: tuple[int, ...], stage: Stage) -> None:
         s = self.s

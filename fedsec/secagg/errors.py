@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedsec.errors import ProtocolError
+from fedsec.errors import MaliciousServerError, ProtocolError
 
 
 class MessageFormatError(ProtocolError):
@@ -11,3 +11,10 @@ class MessageFormatError(ProtocolError):
 
 class StageError(ProtocolError):
     """A message arrives in the wrong stage, key set or round (incl. replays)."""
+
+
+class ServerReplayError(StageError, MaliciousServerError):
+    """A client got a request out of stage order, for an old round or key set.
+
+    An honest server never does this, so the client treats it as malicious.
+    """

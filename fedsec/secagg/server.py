@@ -67,12 +67,15 @@ _SETUP = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
 class AggregateResult:
     """Outcome of one secure round.
 
-    ``weighted_sum`` is the dequantised ``Σ w_i x_i`` over ``survivors`` and
-    ``total_weight`` is ``Σ w_i``; the weighted average is their ratio.
+    ``weighted_sum`` is the dequantised ``Σ w_i x_i`` over ``survivors``,
+    ``ring_sum`` the exact sum of their quantised inputs in Z_{2^k} and
+    ``total_weight`` is ``Σ w_i``; the weighted average is
+    ``weighted_sum / total_weight``.
     """
 
     round: int
     weighted_sum: npt.NDArray[np.float64]
+    ring_sum: npt.NDArray[np.uint32]
     total_weight: int
     survivors: tuple[int, ...]
     dropped: tuple[int, ...]
@@ -462,9 +465,11 @@ class SecAggServer:
                 )
                 self._apply_mask(r, seed, subtract=v < u)
         body = r.acc[: r.dim]
+        np.bitwise_and(body, np.uint32(r.quantizer.ring_mask), out=body)
         self._result = AggregateResult(
             round=r.round,
             weighted_sum=r.quantizer.dequantize_sum(body),
+            ring_sum=body,
             total_weight=r.weight,
             survivors=r.survivors,
             dropped=r.dropped,

@@ -1,0 +1,57 @@
+"""X25519 + HKDF, AES-GCM and Ed25519 wrappers."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedsec.crypto import aead, kdf, signatures
+from fedsec.errors import CryptoError
+
+
+def test_agreement_is_symmetric_and_label_separated() -> None:
+    a, b = kdf.X25519KeyPair.generate(), kdf.X25519KeyPair.generate()
+    label = kdf.label("pairwise-mask", 1, 2)
+    assert kdf.agree(a.secret, b.public, label) == kdf.agree(b.secret, a.public, label)
+    other = kdf.label("pairwise-mask", 1, 3)
+    assert kdf.agree(a.secret, b.public, label) != kdf.agree(a.secret, b.public, other)
+    assert kdf.X25519KeyPair.from_secret(a.secret) == a
+
+
+def test_labels_are_distinct_per_purpose_and_round() -> None:
+    labels = {kdf.label(p, r) for p in ("self-mask", "pairwise-mask") for r in range(3)}
+    assert len(labels) == 6
+
+
+def test_small_order_public_key_is_refused() -> None:
+    a = kdf.X25519KeyPair.generate()
+    with pytest.raises(CryptoError):
+        kdf.agree(a.secret, bytes(32), b"x")
+    with pytest.raises(CryptoError):
+        kdf.agree(a.secret, b"short", b"x")
+
+
+def test_aead_round_trip_and_forgery() -> None:
+    key = kdf.hkdf(b"ikm", b"share")
+    blob = aead.encrypt(key, b"share bytes", b"from 1 to 2")
+    assert aead.decrypt(key, blob, b"from 1 to 2") == b"share bytes"
+    with pytest.raises(CryptoError):
+        aead.decrypt(key, blob, b"from 2 to 1")  # redirected share
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(CryptoError):
+        aead.decrypt(key, tampered, b"from 1 to 2")
+    with pytest.raises(CryptoError):
+        aead.decrypt(key, blob[:10], b"from 1 to 2")
+
+
+def test_signature_verification_raises() -> None:
+    sk = signatures.generate_signing_key()
+    vk = signatures.verify_key_of(sk)
+    sig = signatures.sign(sk, b"keys")
+    signatures.verify(vk, b"keys", sig)
+    with pytest.raises(CryptoError):
+        signatures.verify(vk, b"other keys", sig)
+    other = signatures.verify_key_of(signatures.generate_signing_key())
+    with pytest.raises(CryptoError):
+        signatures.verify(other, b"keys", sig)
+    with pytest.raises(CryptoError):
+        signatures.verify(b"bad", b"keys", sig)

@@ -13,11 +13,13 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients.errors import one_line_errors
-from clients.site_data import load_site
-from clients.training import build_site_model, train_locally
 from fedsec.config import ClientSettings
 from fedsec.flower.records import record_to_weights, weights_to_record
-from fedsec.models import evaluate, set_weights
+
+# In deployment every message starts a fresh ClientApp process: torch, pandas
+# and scikit-learn (about 4 s of imports here) are imported inside the handlers
+# that need them, so protocol-only messages (secure-aggregation unmasking, MPC
+# relays) are answered without paying for them.
 
 app = ClientApp()
 
@@ -30,6 +32,9 @@ def _settings(msg: Message) -> ClientSettings:
 @one_line_errors
 def train(msg: Message, context: Context) -> Message:
     """Train the received global model on the site's rows; reply with the update."""
+    from clients.site_data import load_site
+    from clients.training import train_locally
+
     settings = _settings(msg)
     config = msg.content["config"]
     site = load_site(context.node_config, settings.data)
@@ -58,6 +63,10 @@ def train(msg: Message, context: Context) -> Message:
 @one_line_errors
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the site's validation rows."""
+    from clients.site_data import load_site
+    from clients.training import build_site_model
+    from fedsec.models import evaluate, set_weights
+
     settings = _settings(msg)
     site = load_site(context.node_config, settings.data)
     model = build_site_model(settings, site)

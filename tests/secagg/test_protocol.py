@@ -1,0 +1,175 @@
+"""End-to-end protocol runs against a plaintext reference, with dropouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedsec.errors import AbortError
+from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
+from fedsec.secagg.stages import Stage
+from tests.secagg.util import (
+    federation,
+    make_updates,
+    plaintext_ring_sum,
+    record_quantized,
+)
+
+SEMI = SecAggConfig(threshold=0.5, bits=20, max_weight=4, rounds_per_key_set=2)
+ACTIVE = SecAggConfig(
+    variant=Variant.ACTIVE, threshold=0.6, bits=20, max_weight=4, rounds_per_key_set=2
+)
+SETUP_STAGES = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
+
+
+def _drop_counts(n: int, t: int) -> list[int]:
+    return sorted({0, 1, (n - t) // 2, n - t}) if n > 5 else list(range(n - t + 1))
+
+
+def _cases() -> list[tuple[SecAggConfig, int, Stage, int]]:
+    cases = []
+    for config in (SEMI, ACTIVE):
+        stages = [Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT]
+        stages += [Stage.CONSISTENCY_CHECK] if config.active else []
+        stages += [Stage.UNMASK]
+        for n in (5, 20):
+            t = config.threshold_for(n)
+            for stage in stages:
+                cases += [(config, n, stage, f) for f in _drop_counts(n, t)]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("config", "n", "stage", "drops"),
+    _cases(),
+    ids=lambda v: getattr(v, "value", None) or str(v)[:12],
+)
+def test_dropouts_give_the_exact_ring_sum(
+    monkeypatch: pytest.MonkeyPatch,
+    config: SecAggConfig,
+    n: int,
+    stage: Stage,
+    drops: int,
+) -> None:
+    fed = federation(config, n)
+    rng = np.random.default_rng(n * 100 + drops)
+    dropped = set(rng.choice(fed.node_ids, size=drops, replace=False).tolist())
+    if stage in SETUP_STAGES:
+        fed.setup({stage: dropped})
+    else:
+        fed.setup()
+    updates, weights = make_updates(list(fed.node_ids), seed=drops)
+    with record_quantized(monkeypatch) as seen:
+        res = fed.round(1, updates, weights, {stage: dropped})
+    included = [u for u in fed.node_ids if stage is Stage.UNMASK or u not in dropped]
+    if stage is Stage.CONSISTENCY_CHECK:
+        included = list(fed.node_ids)  # their masked inputs were in already
+    assert res.survivors == tuple(included)
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+    )
+    assert res.total_weight == sum(weights[u] for u in included)
+    reference = sum(
+        weights[u] * np.clip(updates[u], -1, 1).astype(np.float64) for u in included
+    )
+    step = config.clip * config.max_weight / ((1 << (config.bits - 1)) // n)
+    assert np.all(np.abs(res.weighted_sum - reference) <= len(included) * step)
+
+
+def _revealed(fed) -> dict[tuple[int, int], int]:
+    """(peer, kind) -> number of holders that revealed that share in slot 0."""
+    counts: dict[tuple[int, int], int] = {}
+    for client in fed.clients.values():
+        for peer, state in client.s.peers.items():
+            for kind in state.revealed.values():
+                counts[(peer, kind)] = counts.get((peer, kind), 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("config", [SEMI, ACTIVE], ids=["semi_honest", "active"])
+@pytest.mark.parametrize(
+    "stage",
+    [
+        Stage.ADVERTISE_KEYS,
+        Stage.SHARE_KEYS,
+        Stage.MASKED_INPUT,
+        Stage.CONSISTENCY_CHECK,
+        Stage.UNMASK,
+    ],
+)
+def test_too_many_dropouts_abort_cleanly(config: SecAggConfig, stage: Stage) -> None:
+    if stage is Stage.CONSISTENCY_CHECK and not config.active:
+        pytest.skip("no consistency check in the semi-honest variant")
+    n = 8
+    t = config.threshold_for(n)
+    fed = federation(config, n)
+    dropped = set(fed.node_ids[: n - t + 1])
+    updates, weights = make_updates(list(fed.node_ids))
+    with pytest.raises(AbortError) as info:
+        if stage in SETUP_STAGES:
+            fed.setup({stage: dropped})
+        else:
+            fed.setup()
+            fed.round(1, updates, weights, {stage: dropped})
+    assert info.value.stage == stage.value
+    revealed = _revealed(fed)
+    if stage is Stage.UNMASK:
+        assert all(count < t for count in revealed.values())  # nothing reconstructible
+    else:
+        assert revealed == {}  # no share left any client
+    if stage in SETUP_STAGES:
+        assert fed.server.needs_setup()
+
+
+@pytest.mark.parametrize("graph", [GraphKind.COMPLETE, GraphKind.SPARSE])
+def test_key_set_serves_several_rounds_and_returning_clients(
+    monkeypatch: pytest.MonkeyPatch, graph: GraphKind
+) -> None:
+    config = SecAggConfig(
+        graph=graph, degree=6, threshold=0.5, rounds_per_key_set=3, max_weight=4
+    )
+    fed = federation(config, 16)
+    fed.setup()
+    gone = fed.node_ids[3]
+    for rnd in range(3):
+        assert not fed.server.needs_setup()
+        updates, weights = make_updates(list(fed.node_ids), seed=rnd)
+        drops = {Stage.MASKED_INPUT: {gone}} if rnd == 0 else {}
+        with record_quantized(monkeypatch) as seen:
+            res = fed.round(10 + rnd, updates, weights, drops)
+        assert (gone in res.survivors) == (rnd > 0)  # back in the same key set
+        assert np.array_equal(
+            res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+        )
+    assert fed.server.needs_setup()  # three slots used up
+    # per slot, no peer ever had both its seed and key shares revealed
+    for client in fed.clients.values():
+        for state in client.s.peers.values():
+            assert set(state.revealed) <= {0, 1, 2}
+
+
+def test_sparse_graph_of_100_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SecAggConfig(graph=GraphKind.SPARSE, threshold=0.5, max_weight=4)
+    fed = federation(config, 100, wire=False)
+    fed.setup()
+    updates, weights = make_updates(list(fed.node_ids))
+    drops = {Stage.MASKED_INPUT: set(fed.node_ids[::10])}
+    with record_quantized(monkeypatch) as seen:
+        res = fed.round(1, updates, weights, drops)
+    assert len(res.survivors) == 90
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+    )
+    share_bytes = fed.clients[fed.node_ids[0]].bytes_sent["share_keys"]
+    assert share_bytes < 20 * 700  # O(log n) neighbours, not n
+
+
+def test_failed_round_burns_only_its_slot() -> None:
+    fed = federation(SEMI, 6)
+    fed.setup()
+    updates, weights = make_updates(list(fed.node_ids))
+    with pytest.raises(AbortError):
+        fed.round(1, updates, weights, {Stage.MASKED_INPUT: set(fed.node_ids[:4])})
+    assert not fed.server.needs_setup()
+    res = fed.round(2, updates, weights)
+    assert res.survivors == tuple(fed.node_ids)

@@ -9,7 +9,7 @@ import pytest
 from fedsec.secagg.errors import StageError
 from fedsec.secagg.stages import Stage, check_transition
 
-I, A, S, M, C, U = (
+Z, A, S, M, C, U = (
     Stage.IDLE,
     Stage.ADVERTISE_KEYS,
     Stage.SHARE_KEYS,
@@ -19,7 +19,7 @@ I, A, S, M, C, U = (
 )
 VALID = {
     False: {
-        (I, A),
+        (Z, A),
         (A, A),
         (A, S),
         (S, A),
@@ -34,7 +34,7 @@ VALID = {
         (U, M),
     },
     True: {
-        (I, A),
+        (Z, A),
         (A, A),
         (A, S),
         (S, A),

@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -170,6 +172,42 @@ class DistributedDPParams:
         object.__setattr__(self, "mechanism", NoiseMechanism.parse(self.mechanism))
         if (self.k_stds / 2.0) ** 2 * self.num_clients >= 4.0 ** (self.ring_bits - 1):
             raise ConfigError("ring_bits is too small for this many clients")
+
+    def to_config(self) -> dict[str, int | float | str]:
+        """Flat scalars, e.g. for a Flower ``ConfigRecord``; see :meth:`from_config`."""
+        return {
+            "dim": self.dim,
+            "clip_norm": self.clip_norm,
+            "noise_multiplier": self.noise_multiplier,
+            "num_clients": self.num_clients,
+            "min_survivors": self.min_survivors,
+            "ring_bits": self.ring_bits,
+            "mechanism": self.mechanism.value,
+            "k_stds": self.k_stds,
+            "beta": self.beta,
+            "granularity": self.gamma,  # pinned: every party uses the same grid
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> DistributedDPParams:
+        """Parse :meth:`to_config`'s output; raise ``ConfigError`` if malformed."""
+        ints = ("dim", "num_clients", "min_survivors", "ring_bits")
+        floats = ("clip_norm", "noise_multiplier", "k_stds", "beta", "granularity")
+        try:
+            values: dict[str, Any] = {k: config[k] for k in (*ints, *floats)}
+            mechanism = config["mechanism"]
+        except KeyError as exc:
+            raise ConfigError(f"distributed-DP config lacks {exc.args[0]!r}") from None
+        for k in ints:
+            if isinstance(values[k], bool) or not isinstance(values[k], int):
+                raise ConfigError(f"distributed-DP config: {k} must be an integer")
+        for k in floats:
+            if isinstance(values[k], bool) or not isinstance(values[k], int | float):
+                raise ConfigError(f"distributed-DP config: {k} must be a number")
+            values[k] = float(values[k])
+        if not isinstance(mechanism, str):
+            raise ConfigError("distributed-DP config: mechanism must be a string")
+        return cls(mechanism=NoiseMechanism.parse(mechanism), **values)
 
     @property
     def padded_dim(self) -> int:

@@ -229,3 +229,35 @@ def test_shape_and_value_errors() -> None:
         decode(np.zeros(16), p, ROT, 1.0)
     with pytest.raises(ConfigError):
         decode(np.zeros(16, dtype=np.uint64), p, ROT, 0.0)
+
+
+def test_config_round_trip_pins_the_grid() -> None:
+    p = params(NoiseMechanism.SKELLAM, ring_bits=20)
+    cfg = p.to_config()
+    assert all(isinstance(v, int | float | str) for v in cfg.values())
+    again = DistributedDPParams.from_config(cfg)
+    assert again.gamma == p.gamma
+    assert again.mechanism is NoiseMechanism.SKELLAM
+    assert again.client_variance == p.client_variance
+    assert again.effective_noise_multiplier() == p.effective_noise_multiplier()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dim": "10"},
+        {"ring_bits": 3.5},
+        {"clip_norm": True},
+        {"mechanism": 1},
+        {"mechanism": "laplace"},
+        {"min_survivors": 99},
+    ],
+)
+def test_config_errors(change: dict[str, object]) -> None:
+    cfg: dict[str, object] = dict(params(NoiseMechanism.SKELLAM).to_config())
+    cfg.update(change)
+    with pytest.raises(ConfigError):
+        DistributedDPParams.from_config(cfg)
+    del cfg["beta"]
+    with pytest.raises(ConfigError, match="beta"):
+        DistributedDPParams.from_config(cfg)

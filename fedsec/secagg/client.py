@@ -165,6 +165,7 @@ class SecAggClient:
         if len(set(keys)) != len(keys):
             raise MaliciousServerError("duplicate public keys", stage=stage)
         rounds = s.config.rounds_per_key_set
+        peers: dict[int, PeerState] = {}
         for node, sig in zip(req.nodes, req.signatures, strict=True):
             cipher_pk, mask_pks = adverts[node]
             if len(mask_pks) != 32 * rounds:
@@ -175,8 +176,9 @@ class SecAggClient:
                     ks.advertise_statement(s.key_set, node, cipher_pk, mask_pks),
                     sig,
                 )
-            s.peers[node] = PeerState(cipher_pk, mask_pks)
+            peers[node] = PeerState(cipher_pk, mask_pks)
         self._enter(Stage.SHARE_KEYS)
+        s.peers = peers
         secrets_ = [x for pair in zip(s.mask_sks, s.seeds, strict=True) for x in pair]
         holders = list(req.nodes)
         rows = ks.share_secrets(secrets_, [s.x_of(v) for v in holders], s.threshold)
@@ -217,13 +219,13 @@ class SecAggClient:
             raise MaliciousServerError("participant outside the key set", stage=stage)
         if update.shape != (req.dim,):
             raise DataError(f"update has shape {update.shape}, expected ({req.dim},)")
-        self._store_shares(req)
+        fresh = self._decrypt_shares(req)
         mates = [v for v in req.participants if v in s.peers and v != s.node_id]
         if len(mates) + 1 < s.threshold:
             raise MaliciousServerError(
                 "fewer participating neighbours than t", stage=stage
             )
-        if any(s.peers[v].share is None for v in mates):
+        if any(s.peers[v].share is None and v not in fresh for v in mates):
             raise MaliciousServerError("no shares from a participating neighbour")
         quantizer = round_quantizer(s.config, len(req.participants))
         w = min(int(weight), int(s.config.max_weight))
@@ -256,6 +258,8 @@ class SecAggClient:
         body = vec[: req.dim]
         np.bitwise_and(body, np.uint32(quantizer.ring_mask), out=body)
         self._enter(Stage.MASKED_INPUT)
+        for v, plain in fresh.items():
+            s.peers[v].share = plain
         s.round, s.slot, s.participants = req.round, req.slot, req.participants
         s.survivors = ()
         return self._reply(
@@ -389,8 +393,10 @@ class SecAggClient:
                 "bad signature (swapped or forged key)", node_id=node
             ) from exc
 
-    def _store_shares(self, req: MaskedInputRequest) -> None:
+    def _decrypt_shares(self, req: MaskedInputRequest) -> dict[int, bytes]:
+        """Decrypt and check the relayed shares not yet held (stored by caller)."""
         s = self.s
+        fresh: dict[int, bytes] = {}
         expected = ks.share_plaintext_bytes(s.config.rounds_per_key_set)
         for sender, blob in zip(req.senders, req.ciphertexts, strict=True):
             peer = s.peers.get(sender)
@@ -410,4 +416,5 @@ class SecAggClient:
                 raise MaliciousServerError(
                     "share failed authentication", node_id=sender
                 ) from exc
-            peer.share = plain
+            fresh[sender] = plain
+        return fresh

@@ -13,6 +13,7 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients.errors import one_line_errors
+from clients.faults import maybe_drop, maybe_poison
 from fedsec.config import ClientSettings
 from fedsec.flower.records import record_to_weights, weights_to_record
 
@@ -37,15 +38,18 @@ def train(msg: Message, context: Context) -> Message:
 
     settings = _settings(msg)
     config = msg.content["config"]
+    maybe_drop(context.node_config, settings.faults, "train")
     site = load_site(context.node_config, settings.data)
     server_round = int(config.get("server-round", 0))
+    start = record_to_weights(msg.content["arrays"])
     result = train_locally(
-        record_to_weights(msg.content["arrays"]),
+        start,
         site,
         settings,
         proximal_mu=float(config.get("proximal-mu", 0.0)),
         seed=settings.data.seed * 1000 + server_round,
     )
+    weights = maybe_poison(context.node_config, settings.faults, start, result.weights)
     metrics = {
         "num-examples": result.num_examples,
         "train-loss": result.train_loss,
@@ -54,7 +58,7 @@ def train(msg: Message, context: Context) -> Message:
     if not math.isnan(result.val_accuracy):
         metrics["val-accuracy"] = result.val_accuracy
     content = RecordDict(
-        {"arrays": weights_to_record(result.weights), "metrics": MetricRecord(metrics)}
+        {"arrays": weights_to_record(weights), "metrics": MetricRecord(metrics)}
     )
     return Message(content=content, reply_to=msg)
 

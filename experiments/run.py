@@ -24,6 +24,8 @@ from experiments.simulate import SimulationResources, simulate
 from fedsec.config import RunConfig
 from strategies.loop import History
 
+PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults")
+
 
 def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
     """Map the Hydra tree onto the flat run config of the Flower app."""
@@ -53,6 +55,10 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
     for key, name in optional.items():
         if name in strategy:
             mapping[key] = float(strategy[name])
+    # privacy groups: `secagg.rounds_per_key_set` -> `secagg-rounds-per-key-set`
+    for group in PRIVACY_GROUPS:
+        for name, value in cfg[group].items():
+            mapping[f"{group}-{str(name).replace('_', '-')}"] = value
     return RunConfig.from_mapping(mapping)
 
 

@@ -94,6 +94,129 @@ class StrategyConfig:
         _positive("min-nodes", self.min_nodes)
 
 
+SECAGG_MODES = ("none", "semi_honest", "active")
+SECAGG_GRAPHS = ("complete", "sparse")
+DP_MODES = ("none", "local_opacus", "distributed", "central")
+DP_MECHANISMS = ("dgauss", "skellam")
+ACCOUNTANTS = ("prv", "rdp")
+MPC_MODES = ("none", "clip_and_sum")
+
+
+@dataclass(frozen=True)
+class SecAggSettings:
+    """Secure aggregation: off, semi-honest or active-adversary variant."""
+
+    mode: str = "none"
+    graph: str = "complete"
+    degree: int = 0  # 0: 2·⌈log2 n⌉ for the sparse graph
+    threshold: float = 0.5  # fraction of a neighbourhood needed to unmask
+    bits: int = 20
+    clip: float = 1.0  # clipping range of each update coordinate
+    rounds_per_key_set: int = 5
+
+    def __post_init__(self) -> None:
+        _one_of("secagg-mode", self.mode, SECAGG_MODES)
+        _one_of("secagg-graph", self.graph, SECAGG_GRAPHS)
+        if self.degree < 0:
+            raise ConfigError(f"secagg-degree must be >= 0, got {self.degree}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(
+                f"secagg-threshold must lie in (0, 1], got {self.threshold}"
+            )
+        _positive("secagg-bits", self.bits)
+        _positive("secagg-clip", self.clip)
+        _positive("secagg-rounds-per-key-set", self.rounds_per_key_set)
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the mode is ``none``."""
+        return self.mode != "none"
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """Differential privacy: local DP-SGD, distributed noise, or central DP."""
+
+    mode: str = "none"
+    noise_multiplier: float = 1.0
+    target_epsilon: float = 0.0  # > 0: derive the noise multiplier from it
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0  # per-sample clipping (local DP-SGD)
+    clip_norm: float = 1.0  # per-update clipping (distributed, central)
+    accountant: str = "prv"
+    epsilon_budget: float = 0.0  # > 0: a site stops once it would exceed it
+    mechanism: str = "dgauss"
+
+    def __post_init__(self) -> None:
+        _one_of("dp-mode", self.mode, DP_MODES)
+        _one_of("dp-accountant", self.accountant, ACCOUNTANTS)
+        _one_of("dp-mechanism", self.mechanism, DP_MECHANISMS)
+        _positive("dp-noise-multiplier", self.noise_multiplier)
+        _positive("dp-max-grad-norm", self.max_grad_norm)
+        _positive("dp-clip-norm", self.clip_norm)
+        if not 0.0 < self.delta < 1.0:
+            raise ConfigError(f"dp-delta must lie in (0, 1), got {self.delta}")
+        if self.target_epsilon < 0 or self.epsilon_budget < 0:
+            raise ConfigError("dp-target-epsilon and dp-epsilon-budget must be >= 0")
+
+
+@dataclass(frozen=True)
+class MPCSettings:
+    """MPC clip-and-sum by three compute parties."""
+
+    mode: str = "none"
+    clip_norm: float = 1.0
+    noise_multiplier: float = 0.0  # central-DP noise added inside the MPC
+
+    def __post_init__(self) -> None:
+        _one_of("mpc-mode", self.mode, MPC_MODES)
+        _positive("mpc-clip-norm", self.clip_norm)
+        if self.noise_multiplier < 0:
+            raise ConfigError("mpc-noise-multiplier must be >= 0")
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the mode is ``none``."""
+        return self.mode != "none"
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Injected failures for experiments: which sites drop, at which stage.
+
+    ``drop`` is a comma-separated list of ``partition:stage`` items, e.g.
+    ``"2:masked_input,5:unmask"``; such a site fails that stage of every round.
+    ``poison`` names partitions that send a scaled-up update (``poison_scale``).
+    """
+
+    drop: str = ""
+    poison: str = ""
+    poison_scale: float = 100.0
+
+    def __post_init__(self) -> None:
+        self.drops()
+        self.poisoned()
+
+    def drops(self) -> dict[int, str]:
+        """``{partition-id: stage}`` of the sites that drop."""
+        out: dict[int, str] = {}
+        for item in filter(None, (x.strip() for x in self.drop.split(","))):
+            pid, sep, stage = item.partition(":")
+            if not sep or not pid.strip().isdigit() or not stage.strip():
+                raise ConfigError(f"faults-drop item {item!r} is not 'partition:stage'")
+            out[int(pid)] = stage.strip()
+        return out
+
+    def poisoned(self) -> frozenset[int]:
+        """Partition ids of the sites that poison their update."""
+        items = [x.strip() for x in self.poison.split(",") if x.strip()]
+        if not all(x.isdigit() for x in items):
+            raise ConfigError(
+                f"faults-poison must list partition ids, got {self.poison!r}"
+            )
+        return frozenset(int(x) for x in items)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything the ServerApp needs, in typed sections."""
@@ -103,10 +226,18 @@ class RunConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    secagg: SecAggSettings = dataclasses.field(default_factory=SecAggSettings)
+    dp: DPSettings = dataclasses.field(default_factory=DPSettings)
+    mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
+    faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
 
     def __post_init__(self) -> None:
         _positive("num-server-rounds", self.num_rounds)
         _positive("round-timeout", self.round_timeout)
+        if self.secagg.enabled and self.mpc.enabled:
+            raise ConfigError("choose secure aggregation or MPC, not both")
+        if self.dp.mode == "distributed" and not self.secagg.enabled:
+            raise ConfigError("dp-mode 'distributed' needs secure aggregation")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
@@ -123,6 +254,10 @@ class RunConfig:
             data=DataConfig(**sections["data"]),
             train=TrainConfig(**sections["train"]),
             strategy=StrategyConfig(**sections["strategy"]),
+            secagg=SecAggSettings(**sections["secagg"]),
+            dp=DPSettings(**sections["dp"]),
+            mpc=MPCSettings(**sections["mpc"]),
+            faults=FaultSettings(**sections["faults"]),
         )
 
     def to_mapping(self) -> dict[str, Scalar]:
@@ -134,11 +269,11 @@ class RunConfig:
         return out
 
     def client_mapping(self) -> dict[str, Scalar]:
-        """The flat keys a site needs (data and training), sent with each request."""
+        """The flat keys a site needs, sent with each request."""
         return {
             key: value
             for key, value in self.to_mapping().items()
-            if _FLAT_KEYS[key][0] in ("data", "train")
+            if _FLAT_KEYS[key][0] in _CLIENT_SECTIONS
         }
 
 
@@ -148,6 +283,8 @@ class ClientSettings:
 
     data: DataConfig
     train: TrainConfig
+    dp: DPSettings = dataclasses.field(default_factory=DPSettings)
+    faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ClientSettings:
@@ -164,12 +301,7 @@ class ClientSettings:
 
 
 def _parse_sections(mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    sections: dict[str, dict[str, Any]] = {
-        "": {},
-        "data": {},
-        "train": {},
-        "strategy": {},
-    }
+    sections: dict[str, dict[str, Any]] = {name: {} for name in ("", *_SECTION_CLASSES)}
     for key, value in mapping.items():
         section, name = _FLAT_KEYS[key]
         sections[section][name] = _coerce(key, value, _field_type(section, name))
@@ -196,12 +328,41 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "proximal-mu": ("strategy", "proximal_mu"),
     "server-learning-rate": ("strategy", "server_learning_rate"),
     "server-momentum": ("strategy", "server_momentum"),
+    "secagg-mode": ("secagg", "mode"),
+    "secagg-graph": ("secagg", "graph"),
+    "secagg-degree": ("secagg", "degree"),
+    "secagg-threshold": ("secagg", "threshold"),
+    "secagg-bits": ("secagg", "bits"),
+    "secagg-clip": ("secagg", "clip"),
+    "secagg-rounds-per-key-set": ("secagg", "rounds_per_key_set"),
+    "dp-mode": ("dp", "mode"),
+    "dp-noise-multiplier": ("dp", "noise_multiplier"),
+    "dp-target-epsilon": ("dp", "target_epsilon"),
+    "dp-delta": ("dp", "delta"),
+    "dp-max-grad-norm": ("dp", "max_grad_norm"),
+    "dp-clip-norm": ("dp", "clip_norm"),
+    "dp-accountant": ("dp", "accountant"),
+    "dp-epsilon-budget": ("dp", "epsilon_budget"),
+    "dp-mechanism": ("dp", "mechanism"),
+    "mpc-mode": ("mpc", "mode"),
+    "mpc-clip-norm": ("mpc", "clip_norm"),
+    "mpc-noise-multiplier": ("mpc", "noise_multiplier"),
+    "faults-drop": ("faults", "drop"),
+    "faults-poison": ("faults", "poison"),
+    "faults-poison-scale": ("faults", "poison_scale"),
 }
+
+# Sections a site needs to read from each request.
+_CLIENT_SECTIONS = ("data", "train", "dp", "faults")
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,
     "train": TrainConfig,
     "strategy": StrategyConfig,
+    "secagg": SecAggSettings,
+    "dp": DPSettings,
+    "mpc": MPCSettings,
+    "faults": FaultSettings,
 }
 
 

@@ -62,3 +62,25 @@ def test_client_settings_ignore_server_only_keys() -> None:
     assert settings.train == cfg.train
     assert settings.data == cfg.data
     assert "strategy" not in cfg.client_mapping()
+
+
+def test_privacy_sections_parse_and_conflicts_are_refused() -> None:
+    cfg = RunConfig.from_mapping(
+        {
+            "secagg-mode": "active",
+            "dp-mode": "distributed",
+            "faults-drop": "2:unmask, 5:train",
+        }
+    )
+    assert cfg.secagg.enabled
+    assert cfg.faults.drops() == {2: "unmask", 5: "train"}
+    with pytest.raises(ConfigError, match="not both"):
+        RunConfig.from_mapping(
+            {"secagg-mode": "semi_honest", "mpc-mode": "clip_and_sum"}
+        )
+    with pytest.raises(ConfigError, match="needs secure aggregation"):
+        RunConfig.from_mapping({"dp-mode": "distributed"})
+    with pytest.raises(ConfigError, match="partition:stage"):
+        RunConfig.from_mapping({"faults-drop": "two:unmask"})
+    with pytest.raises(ConfigError, match="faults-poison"):
+        RunConfig.from_mapping({"faults-poison": "x"})

@@ -1,0 +1,173 @@
+"""Message records: round trips, strict validation, fuzzing, server robustness."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fedsec.errors import ProtocolError
+from fedsec.secagg.config import SecAggConfig
+from fedsec.secagg.errors import MessageFormatError, StageError
+from fedsec.secagg.messages import (
+    AdvertiseKeys,
+    AdvertiseKeysRequest,
+    ConsistencyRequest,
+    ConsistencyResponse,
+    MaskedInput,
+    MaskedInputRequest,
+    ShareKeys,
+    ShareKeysRequest,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from fedsec.secagg.records import record_nbytes
+from fedsec.secagg.stages import Stage
+from tests.secagg.util import DIM, federation, make_updates, plaintext_ring_sum
+
+K, SIG = b"k" * 32, b"s" * 64
+SAMPLES = [
+    AdvertiseKeysRequest(1, (3, 9, 2**64 - 1)),
+    AdvertiseKeys(1, K, K * 3, SIG),
+    AdvertiseKeys(1, K, K, b""),
+    ShareKeysRequest(1, (3, 9), (K, K), (K * 2, K * 2), (SIG, b"")),
+    ShareKeys(1, (3, 9), (b"c1", b"c2")),
+    MaskedInputRequest(1, 5, 0, 10, (3, 9), (9,), (b"ct",)),
+    MaskedInput(1, 5, 0, b"\x00" * 30, 2**32 - 1),
+    ConsistencyRequest(1, 5, 0, (3, 9)),
+    ConsistencyResponse(1, 5, 0, SIG),
+    UnmaskRequest(1, 5, 0, (3,), (9,), (3,), (SIG,)),
+    UnmaskResponse(1, 5, 0, (3,), (b"a" * 44,), (9,), (b"b" * 44,)),
+]
+ALLOWED = (int, float, str, bytes, bool)
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip_and_record_types(msg) -> None:
+    record = msg.to_record()
+    for value in record.values():
+        items = value if isinstance(value, list) else [value]
+        assert all(isinstance(v, ALLOWED) for v in items)
+        assert len({type(v) for v in items}) <= 1  # lists hold one type
+    assert type(msg).from_record(record) == msg
+    assert record_nbytes(record) > 0
+
+
+def _mutations(record: dict) -> list[dict]:
+    out = []
+    for key, value in record.items():
+        out.append({k: v for k, v in record.items() if k != key})  # missing
+        out.append({**record, key: None})  # wrong type
+        out.append({**record, key: True})  # bool is not an int
+        if isinstance(value, bytes) and value:
+            out.append({**record, key: value[:-1]})  # truncated
+        if isinstance(value, list) and value:
+            out.append({**record, key: value[::-1] + value[:1]})  # unsorted / dup
+            out.append({**record, key: value[:-1]})  # one short
+            out.append({**record, key: [*value[:-1], "x"]})  # mixed types
+        if isinstance(value, int) and key != "msg":
+            out.append({**record, key: -1})  # out of range
+    out.append({**record, "extra": 1})
+    out.append({**record, "msg": "secagg.other"})
+    return out
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_every_mutation_gives_a_typed_error(msg) -> None:
+    record = msg.to_record()
+    changed = 0
+    for bad in _mutations(record):
+        try:
+            parsed = type(msg).from_record(bad)
+        except MessageFormatError:
+            changed += 1
+            continue
+        assert parsed != msg or bad == record  # accepted only if harmless
+    assert changed >= len(record)
+
+
+values = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.floats(),
+    st.text(max_size=5),
+    st.binary(max_size=70),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(-5, 2**64 + 5), max_size=6),
+    st.lists(st.binary(max_size=70), max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), index=st.integers(0, len(SAMPLES) - 1))
+def test_fuzzed_records_only_raise_message_format_error(
+    data: st.DataObject, index: int
+) -> None:
+    msg = SAMPLES[index]
+    base = msg.to_record()
+    keys = [*list(base), "junk"]
+    record = dict(base)
+    for key in data.draw(st.lists(st.sampled_from(keys), min_size=1, max_size=3)):
+        record[key] = data.draw(values)
+    with contextlib.suppress(MessageFormatError):
+        type(msg).from_record(record)
+
+
+@settings(max_examples=50, deadline=None)
+@given(junk=st.one_of(st.none(), st.integers(), st.binary(), st.lists(st.integers())))
+def test_non_mapping_records_are_refused(junk: object) -> None:
+    with pytest.raises(MessageFormatError):
+        MaskedInput.from_record(junk)
+
+
+def test_server_survives_bad_replies_and_still_aggregates(monkeypatch) -> None:
+    config = SecAggConfig(threshold=0.5, max_weight=4)
+    fed = federation(config, 6)
+    fed.setup()
+    server = fed.server
+    ids = list(fed.node_ids)
+    updates, weights = make_updates(ids)
+    from tests.secagg.util import record_quantized
+
+    with record_quantized(monkeypatch) as seen:
+        requests = server.begin_round(1, DIM)
+        replies = {
+            u: fed.clients[u].masked_input(r, updates[u], weights[u])
+            for u, r in requests.items()
+        }
+    bad_node, good = ids[0], ids[1:]
+    good_reply = replies[bad_node]
+    attacks = [
+        dataclasses.replace(good_reply, data=good_reply.data[:-1]),  # truncated
+        dataclasses.replace(good_reply, round=0),  # stale round
+        dataclasses.replace(good_reply, key_set=9),  # other key set
+        ConsistencyResponse(good_reply.key_set, 1, 0, SIG),  # wrong stage
+    ]
+    for attack in attacks:
+        with pytest.raises(ProtocolError):
+            server.handle(bad_node, attack)
+    with pytest.raises(StageError):
+        server.handle(12345, replies[ids[1]])  # not a participant
+    for u in good:
+        server.handle(u, replies[u])
+    with pytest.raises(StageError):
+        server.handle(ids[1], replies[ids[1]])  # duplicate
+    assert server.waiting_for == {bad_node}
+    unmask = server.advance()  # the bad node counts as dropped
+    for u, req in unmask.items():
+        reply = fed.clients[u].unmask(req)
+        if u == ids[1]:
+            with pytest.raises(MessageFormatError):
+                server.handle(u, dataclasses.replace(reply, seed_peers=()))
+        server.handle(u, reply)
+    assert server.advance() == {}
+    res = server.result()
+    assert res.dropped == (bad_node,)
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, tuple(good), config.bits)
+    )
+    assert server.metrics.dropouts[Stage.MASKED_INPUT.value] == 1

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedsec.dp.clipping import clip_rows_l2
 from fedsec.dp.distributed import (
@@ -18,6 +20,7 @@ from fedsec.dp.distributed import (
     ring_bits_needed,
     ring_sum,
 )
+from fedsec.dp.rotation import unrotate
 from fedsec.dp.source import CryptoRandom
 from fedsec.errors import ConfigError, DataError
 
@@ -261,3 +264,16 @@ def test_config_errors(change: dict[str, object]) -> None:
     del cfg["beta"]
     with pytest.raises(ConfigError, match="beta"):
         DistributedDPParams.from_config(cfg)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(4, 64), st.data())
+def test_decode_centres_every_ring_element(bits: int, data: st.DataObject) -> None:
+    p = params(NoiseMechanism.DISCRETE_GAUSSIAN, dim=8, ring_bits=bits, granularity=0.5)
+    half = 1 << (bits - 1)
+    values = data.draw(st.lists(st.integers(-half, half - 1), min_size=8, max_size=8))
+    signed = np.array(values, dtype=object)
+    wrapped = np.array([v % (1 << bits) for v in values], dtype=np.uint64)
+    out = decode(wrapped, p, ROT, 2.0)
+    expected = unrotate(signed.astype(np.float64) * 0.5, ROT, 8) / 2.0
+    assert np.allclose(out, expected, rtol=1e-12, atol=0.0)

@@ -291,9 +291,10 @@ class DistributedDPParams:
           ``tau = 10 sum_{k=1}^{n-1} exp(-2 pi^2 sigma^2 k / (k+1))``, so
           ``1 / z_eff^2 = Delta_2^2 / (t sigma^2) + 2 tau d'``;
         * Skellam (Agarwal et al., Theorem 3.5) with total variance
-          ``V = t sigma^2``: ``alpha Delta_2^2 / (2V) + (2 alpha Delta_2^2 +
-          6 Delta_1) / (4 V^2)``, so ``1 / z_eff^2 = Delta_2^2 / V +
-          (Delta_2^2 + 3 Delta_1) / V^2``.
+          ``V = t sigma^2``: ``alpha Delta_2^2 / (2V) + min(((2 alpha - 1)
+          Delta_2^2 + 6 Delta_1) / (4 V^2), 3 Delta_1 / (2V))``, which is at
+          most ``alpha (Delta_2^2 / (2V) + (2 Delta_2^2 + 6 Delta_1) / (4 V^2))``,
+          so ``1 / z_eff^2 = Delta_2^2 / V + (Delta_2^2 + 3 Delta_1) / V^2``.
 
         Both bounds are rigorous for full participation (``sample_rate = 1``);
         with client sampling, feeding ``z_eff`` to the subsampled-Gaussian

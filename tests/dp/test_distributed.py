@@ -277,3 +277,30 @@ def test_decode_centres_every_ring_element(bits: int, data: st.DataObject) -> No
     out = decode(wrapped, p, ROT, 2.0)
     expected = unrotate(signed.astype(np.float64) * 0.5, ROT, 8) / 2.0
     assert np.allclose(out, expected, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+@pytest.mark.parametrize("bits", [8, 12, 16, 32])
+def test_effective_multiplier_dominates_the_papers_rdp(
+    mechanism: NoiseMechanism, bits: int
+) -> None:
+    p = params(mechanism, dim=200, ring_bits=bits)
+    z = p.effective_noise_multiplier()
+    sens = p.rounded_norm_bound
+    var = p.min_survivors * p.client_variance
+    l1 = min(sens**2, math.sqrt(p.padded_dim) * sens)
+    k = np.arange(1, p.num_clients)
+    tau = 10 * np.sum(np.exp(-2 * math.pi**2 * p.client_variance * k / (k + 1)))
+    for alpha in [1.1, 1.5, 2, 3, 5, 8, 16, 32, 63, 256]:
+        if mechanism is NoiseMechanism.SKELLAM:  # Agarwal et al., Theorem 3.5
+            paper = alpha * sens**2 / (2 * var) + min(
+                ((2 * alpha - 1) * sens**2 + 6 * l1) / (4 * var**2),
+                3 * l1 / (2 * var),
+            )
+        else:  # Kairouz et al., Theorem 1 / Proposition 14
+            scale_sq = sens**2 / var
+            paper = min(
+                alpha * scale_sq / 2 + tau * p.padded_dim,
+                alpha / 2 * (math.sqrt(scale_sq) + math.sqrt(p.padded_dim) * tau) ** 2,
+            )
+        assert paper <= alpha / (2 * z**2) * (1 + 1e-12)

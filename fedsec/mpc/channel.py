@@ -1,0 +1,71 @@
+"""The communicator interface between the three compute parties.
+
+One call to :meth:`Channel.exchange` is one protocol round: a party hands over
+everything it sends in that round (one batched message per peer) and receives
+one message from each peer it expects to hear from. Implementations count
+bytes and rounds per party. Messages are uint64 arrays; their shape travels
+with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from fedsec.mpc.ring import Ring
+
+
+@dataclass
+class ChannelStats:
+    """Traffic counters of one party.
+
+    Attributes
+    ----------
+    bytes_sent, bytes_received
+        Payload bytes (array data, excluding framing and TLS overhead).
+    messages_sent
+        Number of messages sent.
+    rounds
+        Number of :meth:`Channel.exchange` calls that moved any message.
+    """
+
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    messages_sent: int = 0
+    rounds: int = 0
+
+    def record(self, sent: Mapping[int, Ring], received: Mapping[int, Ring]) -> None:
+        """Add one round's traffic."""
+        self.bytes_sent += sum(int(m.nbytes) for m in sent.values())
+        self.bytes_received += sum(int(m.nbytes) for m in received.values())
+        self.messages_sent += len(sent)
+        if sent or received:
+            self.rounds += 1
+
+
+class Channel(Protocol):
+    """A party's endpoint to the two other compute parties."""
+
+    @property
+    def index(self) -> int:
+        """This party's index."""
+        ...
+
+    @property
+    def stats(self) -> ChannelStats:
+        """Traffic counters of this party."""
+        ...
+
+    def exchange(
+        self, outgoing: Mapping[int, Ring], expect: Sequence[int]
+    ) -> dict[int, Ring]:
+        """Run one round: send ``outgoing[peer]`` to each peer, receive from ``expect``.
+
+        Raises
+        ------
+        ProtocolError
+            If a peer is unknown, a message is malformed or a peer is silent
+            past the timeout.
+        """
+        ...

@@ -1,0 +1,276 @@
+"""Client side: secret-share an update to the three parties, encrypted to each.
+
+The client encodes its update in fixed point and splits it as
+``x = x_0 + x_1 + x_2``, with ``x_0`` and ``x_1`` expanded from fresh 32-byte
+seeds (AES-256-CTR) and ``x_2 = x - x_0 - x_1``. Party ``i`` needs
+``(x_i, x_{i+1})``: party 0 gets two seeds, parties 1 and 2 one seed and the
+vector ``x_2``, so the client uploads two vectors instead of six. The integer
+weight is split the same way (explicit words).
+
+Each package is encrypted to its party with ECIES: a fresh ephemeral X25519
+key per package, ``HKDF(X25519(eph, pk_party), info)`` as an AES-256-GCM key,
+and the header (version, party, session, client id, dimension, fractional
+bits) as associated data. A relaying server learns the header only; it cannot
+read, redirect (to another party, session or client id) or alter a package
+without the party noticing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fedsec.errors import CryptoError, ProtocolError
+from fedsec.mpc.keys import PartyKeys, raw_public
+from fedsec.mpc.prg import KEY_BYTES, hkdf, keystream_words
+from fedsec.mpc.ring import FixedPoint
+from fedsec.mpc.shares import PARTIES, Shared, nxt, stack
+
+_MAGIC = b"FSMPC1"
+_HEADER = struct.Struct("<6sBQQQB")  # magic, party, session, client, dim, frac bits
+_NONCE = 12
+_PUB = 32
+_SEEDED = (0, 1)  # components expanded from seeds; component 2 travels in full
+
+
+@dataclass(frozen=True)
+class ClientShare:
+    """What party ``party`` holds of one client's input after decryption.
+
+    Attributes
+    ----------
+    x
+        The pair ``(x_i, x_{i+1})`` of the fixed-point update, shape ``(dim,)``.
+    w
+        The pair of the integer weight, shape ``(1,)``.
+    digests
+        SHA-256 of each held component (and its weight word), exchanged with
+        the other holder to detect a client that sent inconsistent shares.
+    """
+
+    x: Shared
+    w: Shared
+    digests: tuple[bytes, bytes]
+
+
+def _header(
+    party: int, session: int, client_id: int, dim: int, frac_bits: int
+) -> bytes:
+    return _HEADER.pack(_MAGIC, party, session, client_id, dim, frac_bits)
+
+
+def _aead_key(shared: bytes, header: bytes) -> AESGCM:
+    return AESGCM(hkdf(shared, b"fedsec/mpc/client-share/v1|" + header))
+
+
+def _words(x: npt.NDArray[np.uint64]) -> bytes:
+    return np.ascontiguousarray(x, dtype="<u8").tobytes()
+
+
+def client_share(
+    update: npt.ArrayLike,
+    weight: int,
+    party_public_keys: Sequence[bytes],
+    *,
+    session: int,
+    client_id: int,
+    encoder: FixedPoint,
+) -> list[bytes]:
+    """Secret-share ``update`` with ``weight`` and encrypt one package per party.
+
+    Parameters
+    ----------
+    update
+        The 1-D model update (reals); encoded with ``encoder``.
+    weight
+        The client's integer weight (e.g. its number of examples).
+    party_public_keys
+        Raw X25519 public keys of parties 0, 1, 2.
+    session, client_id
+        Bound into each package (associated data).
+    encoder
+        The fixed-point encoding the parties use.
+
+    Returns
+    -------
+    list[bytes]
+        Package ``i`` is for party ``i``.
+    """
+    x = encoder.encode(np.ravel(np.asarray(update, dtype=np.float64)))
+    dim = int(x.shape[0])
+    if len(party_public_keys) != PARTIES:
+        raise ProtocolError("need the public keys of exactly three parties")
+    seeds = [os.urandom(KEY_BYTES) for _ in _SEEDED]
+    x2 = x - keystream_words(seeds[0], 0, dim) - keystream_words(seeds[1], 0, dim)
+    w_rand = np.frombuffer(os.urandom(16), dtype=np.uint64)
+    w = np.array(
+        [w_rand[0], w_rand[1], (weight - int(w_rand[0]) - int(w_rand[1])) % 2**64],
+        dtype=np.uint64,
+    )
+    comps: list[bytes] = [seeds[0], seeds[1], _words(x2)]
+    packages = []
+    for i in range(PARTIES):
+        j = nxt(i)
+        header = _header(i, session, client_id, dim, encoder.frac_bits)
+        held = sorted((i, j), key=lambda k: k not in _SEEDED)  # seeds first
+        body = _words(w[[i, j]]) + b"".join(comps[k] for k in held)
+        eph = X25519PrivateKey.generate()
+        shared = eph.exchange(X25519PublicKey.from_public_bytes(party_public_keys[i]))
+        nonce = os.urandom(_NONCE)
+        ct = _aead_key(shared, header).encrypt(nonce, body, header)
+        packages.append(header + raw_public(eph) + nonce + ct)
+    return packages
+
+
+@dataclass(frozen=True)
+class ClientInputs:
+    """All client inputs at one party, as the program consumes them.
+
+    Attributes
+    ----------
+    ids
+        Client ids, one per row.
+    digests
+        Per row, the digests of the two held components.
+    x
+        ``(n, dim)`` shares of the updates.
+    w
+        ``(n,)`` shares of the weights.
+    """
+
+    ids: tuple[int, ...]
+    digests: tuple[tuple[bytes, bytes], ...]
+    x: Shared
+    w: Shared
+
+    @classmethod
+    def from_shares(cls, shares: Mapping[int, ClientShare]) -> ClientInputs:
+        """Stack individually opened shares (tests; copies the data)."""
+        ids = tuple(sorted(shares))
+        return cls(
+            ids,
+            tuple(shares[c].digests for c in ids),
+            stack([shares[c].x for c in ids]),
+            stack([shares[c].w[0] for c in ids]),
+        )
+
+
+class ShareBatch:
+    """The decrypted inputs of up to ``capacity`` clients at one party.
+
+    Components are written straight into preallocated ``(capacity, dim)``
+    matrices (no per-client allocation, no stacking): the party's hot path.
+
+    Parameters
+    ----------
+    keys
+        The party's keys.
+    capacity
+        Maximum number of clients.
+    dim, frac_bits
+        Expected dimension and encoding (checked against every header).
+    """
+
+    def __init__(
+        self, keys: PartyKeys, capacity: int, dim: int, frac_bits: int
+    ) -> None:
+        self.keys = keys
+        self.dim = dim
+        self.frac_bits = frac_bits
+        self._a = np.empty((capacity, dim), dtype=np.uint64)
+        self._b = np.empty((capacity, dim), dtype=np.uint64)
+        self._w = np.empty((capacity, 2), dtype=np.uint64)
+        self._scratch = bytearray(16 + 2 * KEY_BYTES + 8 * dim)
+        self.ids: list[int] = []
+        self.digests: list[tuple[bytes, bytes]] = []
+
+    def add(self, package: bytes, *, session: int, client_id: int) -> None:
+        """Decrypt ``package`` from ``client_id`` into the next free row.
+
+        Raises
+        ------
+        CryptoError
+            If the package is not for this party, session, client, dimension
+            or encoding, or was altered (one opaque error at the trust
+            boundary), or the batch is full or the client is a duplicate.
+        """
+        i = self.keys.index
+        if len(self.ids) >= self._a.shape[0] or client_id in self.ids:
+            raise CryptoError("client package rejected", stage="open", node_id=i)
+        header = _header(i, session, client_id, self.dim, self.frac_bits)
+        j = nxt(i)
+        held = sorted((i, j), key=lambda k: k not in _SEEDED)
+        size = 16 + sum(KEY_BYTES if k in _SEEDED else 8 * self.dim for k in held)
+        hlen = _HEADER.size
+        if len(package) != hlen + _PUB + _NONCE + size + 16 or package[:hlen] != header:
+            raise CryptoError("client package rejected", stage="open", node_id=i)
+        pkg = memoryview(package)
+        body = memoryview(self._scratch)[:size]
+        try:
+            eph = X25519PublicKey.from_public_bytes(package[hlen : hlen + _PUB])
+            aead = _aead_key(self.keys.secret.exchange(eph), header)
+            nonce = package[hlen + _PUB : hlen + _PUB + _NONCE]
+            aead.decrypt_into(nonce, pkg[hlen + _PUB + _NONCE :], header, body)
+        except (InvalidTag, ValueError):
+            raise CryptoError(
+                "client package rejected", stage="open", node_id=i
+            ) from None
+        row = len(self.ids)
+        self._w[row] = np.frombuffer(body[:16], dtype="<u8")
+        pos = 16
+        digest: dict[int, bytes] = {}
+        for k in held:
+            target = self._a[row] if k == i else self._b[row]
+            word = body[0:8] if k == i else body[8:16]
+            h = hashlib.sha256(word)
+            if k in _SEEDED:
+                seed = bytes(body[pos : pos + KEY_BYTES])
+                keystream_words(seed, 0, self.dim, out=target)
+                h.update(seed)
+                pos += KEY_BYTES
+            else:
+                vec = body[pos : pos + 8 * self.dim]
+                target[:] = np.frombuffer(vec, dtype="<u8")
+                h.update(vec)
+                pos += 8 * self.dim
+            digest[k] = h.digest()
+        self.ids.append(client_id)
+        self.digests.append((digest[i], digest[j]))
+
+    def inputs(self) -> ClientInputs:
+        """The clients added so far (views into the batch, no copy)."""
+        n = len(self.ids)
+        return ClientInputs(
+            tuple(self.ids),
+            tuple(self.digests),
+            Shared(self._a[:n], self._b[:n]),
+            Shared(self._w[:n, 0], self._w[:n, 1]),
+        )
+
+
+def open_client_share(
+    keys: PartyKeys,
+    package: bytes,
+    *,
+    session: int,
+    client_id: int,
+    dim: int,
+    frac_bits: int,
+) -> ClientShare:
+    """Decrypt one package (see :meth:`ShareBatch.add`) into a :class:`ClientShare`."""
+    batch = ShareBatch(keys, 1, dim, frac_bits)
+    batch.add(package, session=session, client_id=client_id)
+    got = batch.inputs()
+    return ClientShare(x=got.x[0], w=got.w[0:1], digests=got.digests[0])

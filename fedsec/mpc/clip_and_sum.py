@@ -1,0 +1,243 @@
+"""The clip-and-sum program: clip every client's update to norm C on shares,
+weight, sum, add Gaussian noise and release only the noised sum.
+
+Run identically (SPMD) by the three parties on replicated shares
+(Araki et al., CCS 2016; ABY3, Mohassel and Rindal, CCS 2018):
+
+1. *Agree on the inputs.* Each party sends both neighbours the client ids it
+   received and, per client, SHA-256 digests of the two components it holds.
+   Every component is held by two parties; a client is kept only if all
+   three parties have it and both holders of each component agree (a client
+   that sent nothing, or inconsistent shares, is left out). One round.
+2. *Norms.* ``s_j = ||x_j||^2`` is a dot product: local cross terms summed
+   over the d coordinates, then one truncation of n scalars.
+   ``u_j = s_j / C^2`` (public-constant product, one truncation).
+3. *Scales and weights.* One bit decomposition of ``[u, w, W_max - w]``
+   (3n scalars) gives ``[u >= 1]``, the leading-one position of ``u`` and the
+   signs for the weight clamp; ``scale_j = min(1, u_j^(-1/2))`` by Newton
+   iteration (:mod:`fedsec.mpc.rsqrt`); ``w_j`` is clamped to
+   ``[0, W_max]``; ``a_j = w_j scale_j`` (integer times fixed point: no
+   truncation).
+4. *Weighted sum.* ``sum_j a_j x_j`` is, per coordinate, a dot product over
+   clients: each party computes its additive share locally (two n-by-d
+   matrix-vector products), no truncation and no resharing of d elements.
+5. *Noise and release.* Each party adds a fresh zero sharing and its own
+   Gaussian noise share (:mod:`fedsec.mpc.noise`) and returns this additive
+   output share (at ``2f`` fractional bits). Whoever sums the three output
+   shares (the server, or a designated party) learns the noised sum and the
+   total clamped weight, and nothing else: the three shares are uniform
+   subject to that sum.
+
+Between the parties only O(n) words travel; the d-sized data move once, as
+the three output shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from fedsec.errors import ConfigError, ProtocolError
+from fedsec.mpc.arithmetic import add_public, mul, truncate, truncate_additive
+from fedsec.mpc.boolean import a2b, bit_injection, select
+from fedsec.mpc.client import ClientInputs
+from fedsec.mpc.noise import gaussian, party_noise_std
+from fedsec.mpc.ring import FixedPoint, Ring
+from fedsec.mpc.rsqrt import clipped_rsqrt
+from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.shares import PARTIES, Shared
+
+_ONE = np.uint64(1)
+
+
+@dataclass(frozen=True)
+class ClipSumConfig:
+    """Public parameters all three parties agree on.
+
+    Attributes
+    ----------
+    clip_norm
+        C: every client's update is scaled to L2 norm at most C.
+    max_weight
+        W_max: weights are clamped to [0, W_max].
+    noise_std
+        sigma: standard deviation of the Gaussian noise no coalition of
+        ``noise_colluders`` parties knows (0 disables noise).
+    noise_colluders
+        t in {0, 1, 2}; each party adds variance sigma^2 / (3 - t).
+    frac_bits
+        Fractional bits f of the fixed-point encoding. Limits: a client's
+        ``||x||^2 < 2^(63 - 2f)`` (else its norm wraps and it is dropped or,
+        for a crafted input, mis-clipped: see docs/mpc.md) and
+        ``n W_max C < 2^(63 - 2f)`` for the output.
+    """
+
+    clip_norm: float
+    max_weight: int = 1
+    noise_std: float = 0.0
+    noise_colluders: int = 1
+    frac_bits: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.clip_norm > 0:
+            raise ConfigError("clip_norm must be positive")
+        if not 1 <= self.max_weight < 2**31:
+            raise ConfigError("max_weight must be in [1, 2^31)")
+        party_noise_std(self.noise_std, self.noise_colluders)
+
+    @property
+    def encoder(self) -> FixedPoint:
+        """The fixed-point encoder these parameters imply."""
+        return FixedPoint(self.frac_bits)
+
+
+@dataclass(frozen=True)
+class OutputShare:
+    """One party's additive share of the released result.
+
+    Attributes
+    ----------
+    party
+        The party index.
+    clients
+        Ids of the clients whose updates were included (sorted).
+    total
+        Additive share of ``sum_j w_j scale_j x_j + noise`` at ``2f`` bits.
+    weight
+        Additive share of ``sum_j w_j`` (integer), shape ``(1,)``.
+    """
+
+    party: int
+    clients: tuple[int, ...]
+    total: Ring
+    weight: Ring
+
+
+@dataclass(frozen=True)
+class ClipSumResult:
+    """The released result: the noised clipped weighted sum and total weight."""
+
+    clients: tuple[int, ...]
+    total: npt.NDArray[np.float64]
+    weight: int
+
+
+def agree_on_clients(rt: Runtime, inputs: ClientInputs) -> list[int]:
+    """Ids of the clients present at all parties with consistent shares. One round."""
+    ids = list(inputs.ids)
+    dig = b"".join(d0 + d1 for d0, d1 in inputs.digests)
+    msg = np.concatenate(
+        [
+            np.array([len(ids)], dtype=np.uint64),
+            np.array(ids, dtype=np.uint64),
+            np.frombuffer(dig, dtype=np.uint64),
+        ]
+    )
+    peers = [p for p in range(PARTIES) if p != rt.index]
+    got = rt.channel.exchange(dict.fromkeys(peers, msg), peers)
+    got[rt.index] = msg
+    held: list[dict[int, tuple[bytes, bytes]]] = []
+    for p in range(PARTIES):
+        m = got[p]
+        n = int(m[0]) if m.size else -1
+        if n < 0 or m.size != 1 + n + 8 * n:
+            raise ProtocolError(
+                "malformed client digest message", stage="agree", node_id=p
+            )
+        raw = m[1 + n :].tobytes()
+        held.append(
+            {
+                int(c): (raw[64 * k : 64 * k + 32], raw[64 * k + 32 : 64 * k + 64])
+                for k, c in enumerate(m[1 : 1 + n])
+            }
+        )
+    common = set(held[0]) & set(held[1]) & set(held[2])
+    # component k is the first of party k and the second of party k - 1
+    return sorted(
+        c
+        for c in common
+        if all(held[k][c][0] == held[(k - 1) % PARTIES][c][1] for k in range(PARTIES))
+    )
+
+
+def _clamp_weights(rt: Runtime, w: Shared, bits: Shared, max_weight: int) -> Shared:
+    """``min(max(w, 0), W_max)`` from the sign bits of ``w`` and ``W_max - w``."""
+    n = w.shape[0]
+    signs = bit_injection(rt, bits.shift_right(63))
+    negative, over = signs[:n], signs[n:]
+    cap = add_public(
+        rt, Shared(np.zeros(n, np.uint64), np.zeros(n, np.uint64)), max_weight
+    )
+    capped = select(rt, over, cap, w)
+    return capped - mul(rt, negative, capped)
+
+
+def clip_and_sum(
+    rt: Runtime, inputs: ClientInputs, config: ClipSumConfig
+) -> OutputShare:
+    """Run the program at this party; returns its additive output share."""
+    f = rt.encoder.frac_bits
+    if f != config.frac_bits:
+        raise ConfigError("runtime and program disagree on frac_bits", node_id=rt.index)
+    clients = agree_on_clients(rt, inputs)
+    if not clients:
+        raise ProtocolError(
+            "no client input is usable", stage="agree", node_id=rt.index
+        )
+    xs, w = inputs.x, inputs.w
+    if clients != list(inputs.ids):  # rare: drop rows (copies)
+        rows = [inputs.ids.index(c) for c in clients]
+        xs, w = xs[rows], w[rows]
+    n, d = xs.shape
+    # ||x||^2: local share x_i.x_i + 2 x_i.x_{i+1}, then truncate 2f -> f.
+    sq = np.einsum("ij,ij->i", xs.a, xs.a) + np.uint64(2) * np.einsum(
+        "ij,ij->i", xs.a, xs.b
+    )
+    s = truncate_additive(rt, sq, f)
+    u = truncate(rt, s.mul_public(rt.encoder.encode(1.0 / config.clip_norm**2)))
+    cap = add_public(rt, -w, config.max_weight)
+    bits = a2b(
+        rt, Shared(np.concatenate([u.a, w.a, cap.a]), np.concatenate([u.b, w.b, cap.b]))
+    )
+    scale = clipped_rsqrt(rt, u, bits[:n])
+    weight = _clamp_weights(rt, w, bits[n:], config.max_weight)
+    a = mul(rt, weight, scale)  # (n,) at f bits
+    # sum_j a_j x_j, locally: a_i.(x_i + x_{i+1}) + a_{i+1}.x_i per coordinate.
+    total = (a.a + a.b) @ xs.a + a.a @ xs.b
+    total += rt.randomness.zero_share((d,))
+    sigma = party_noise_std(config.noise_std, config.noise_colluders)
+    if sigma > 0:
+        total += rt.encoder.encode(gaussian(sigma, d), frac_bits=2 * f)
+    wsum = weight.sum(axis=0).a.reshape(1) + rt.randomness.zero_share((1,))
+    return OutputShare(rt.index, tuple(clients), np.asarray(total), np.asarray(wsum))
+
+
+def combine_outputs(
+    outputs: Sequence[OutputShare], encoder: FixedPoint
+) -> ClipSumResult:
+    """Sum the three parties' output shares into the released result.
+
+    Raises
+    ------
+    ProtocolError
+        If the shares are not one per party or disagree on the client set.
+    """
+    if sorted(o.party for o in outputs) != list(range(PARTIES)):
+        raise ProtocolError("need exactly one output share per party", stage="combine")
+    if (
+        len({o.clients for o in outputs}) != 1
+        or len({o.total.shape for o in outputs}) != 1
+    ):
+        raise ProtocolError(
+            "output shares disagree on clients or shape", stage="combine"
+        )
+    total = outputs[0].total + outputs[1].total + outputs[2].total
+    weight = outputs[0].weight + outputs[1].weight + outputs[2].weight
+    return ClipSumResult(
+        clients=outputs[0].clients,
+        total=encoder.decode(total, frac_bits=2 * encoder.frac_bits),
+        weight=int(weight.view(np.int64)[0]),
+    )

@@ -78,9 +78,11 @@ class NoiseMechanism(enum.Enum):
 
     @classmethod
     def parse(cls, name: str | NoiseMechanism) -> NoiseMechanism:
-        """Return the mechanism called ``name``; raise ``ConfigError`` if unknown."""
+        """Return the mechanism called ``name`` (``"dgauss"`` is accepted too)."""
         if isinstance(name, NoiseMechanism):
             return name
+        if name == "dgauss":  # the short name used in fedsec.config
+            return cls.DISCRETE_GAUSSIAN
         try:
             return cls(name)
         except ValueError:

@@ -218,6 +218,8 @@ def test_unknown_mechanism_raises() -> None:
 def test_mechanism_parses_from_config_strings() -> None:
     p = params("skellam")  # type: ignore[arg-type]
     assert p.mechanism is NoiseMechanism.SKELLAM
+    for name in ("dgauss", "discrete_gaussian"):
+        assert NoiseMechanism.parse(name) is NoiseMechanism.DISCRETE_GAUSSIAN
 
 
 def test_shape_and_value_errors() -> None:

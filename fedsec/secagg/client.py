@@ -13,6 +13,7 @@ A failed check raises :class:`~fedsec.errors.MaliciousServerError` (or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -105,7 +106,7 @@ class SecAggClient:
     def advertise_keys(self, req: AdvertiseKeysRequest) -> AdvertiseKeys:
         """Stage 0: start a key set, draw and advertise fresh keys."""
         s = self.s
-        self._enter(Stage.ADVERTISE_KEYS)
+        self._transition(Stage.ADVERTISE_KEYS)
         if req.key_set <= s.key_set:
             raise ServerReplayError(
                 "key set id did not grow (replay)", stage="advertise"
@@ -119,12 +120,8 @@ class SecAggClient:
             cfg.degree_for(n),
             graph_seed(cfg.graph_seed, req.key_set, req.nodes),
         )
-        s.reset_key_set(req.key_set, req.nodes, graph[s.node_id], cfg.threshold_for(n))
         cipher = X25519KeyPair.generate()
         masks = [X25519KeyPair.generate() for _ in range(cfg.rounds_per_key_set)]
-        s.cipher_sk = cipher.secret
-        s.mask_sks = [m.secret for m in masks]
-        s.seeds = [ks.random_secret() for _ in masks]
         mask_pks = b"".join(m.public for m in masks)
         signature = b""
         if cfg.active:
@@ -134,7 +131,12 @@ class SecAggClient:
                 req.key_set, s.node_id, cipher.public, mask_pks
             )
             signature = signatures.sign(s.signing_key, statement)
+        s.reset_key_set(req.key_set, req.nodes, graph[s.node_id], cfg.threshold_for(n))
+        s.cipher_sk = cipher.secret
+        s.mask_sks = [m.secret for m in masks]
+        s.seeds = [ks.random_secret() for _ in masks]
         s.own_advert = (cipher.public, mask_pks)
+        s.stage = Stage.ADVERTISE_KEYS
         return self._reply(
             AdvertiseKeys(req.key_set, cipher.public, mask_pks, signature)
         )
@@ -177,8 +179,6 @@ class SecAggClient:
                     sig,
                 )
             peers[node] = PeerState(cipher_pk, mask_pks)
-        self._enter(Stage.SHARE_KEYS)
-        s.peers = peers
         secrets_ = [x for pair in zip(s.mask_sks, s.seeds, strict=True) for x in pair]
         holders = list(req.nodes)
         rows = ks.share_secrets(secrets_, [s.x_of(v) for v in holders], s.threshold)
@@ -186,15 +186,17 @@ class SecAggClient:
         for v, row in zip(holders, rows, strict=True):
             plain = ks.encode_share(row)
             if v == s.node_id:
-                s.peers[v].share = plain
+                peers[v].share = plain
                 continue
-            key = ks.share_key(
-                s.cipher_sk, s.peers[v].cipher_pk, s.key_set, s.node_id, v
+            key = self._agree(
+                ks.share_key, s.cipher_sk, peers[v].cipher_pk, s.key_set, s.node_id, v
             )
             recipients.append(v)
             blobs.append(
                 aead.encrypt(key, plain, ks.share_aad(s.key_set, s.node_id, v))
             )
+        self._enter(Stage.SHARE_KEYS)
+        s.peers = peers
         return self._reply(ShareKeys(s.key_set, tuple(recipients), tuple(blobs)))
 
     def masked_input(
@@ -228,7 +230,7 @@ class SecAggClient:
         if any(s.peers[v].share is None and v not in fresh for v in mates):
             raise MaliciousServerError("no shares from a participating neighbour")
         quantizer = round_quantizer(s.config, len(req.participants))
-        w = min(int(weight), int(s.config.max_weight))
+        w = min(int(weight), s.config.max_weight)
         if w < 0:
             raise DataError("weight must be non-negative", stage=stage)
         vec = np.empty(req.dim + 1, dtype=np.uint32)
@@ -241,7 +243,8 @@ class SecAggClient:
         )
         prg.add_into(vec, own)
         for v in mates:
-            seed = ks.pairwise_seed(
+            seed = self._agree(
+                ks.pairwise_seed,
                 mask_sk,
                 ks.mask_public(s.peers[v].mask_pks, req.slot),
                 s.key_set,
@@ -313,9 +316,15 @@ class SecAggClient:
             )
             for node, sig in zip(req.signers, req.signatures, strict=True):
                 self._verify(node, statement, sig)
+        plan = [
+            (v, ks.SEED_KIND if v in survivors else ks.KEY_KIND)
+            for v in sorted(set(s.peers) & set(s.participants))
+        ]
+        for v, kind in plan:  # check every peer before revealing anything
+            s.peers[v].check_reveal(s.slot, kind, v)
+        self._transition(Stage.UNMASK)
         seed_peers, seed_shares, key_peers, key_shares = [], [], [], []
-        for v in sorted(set(s.peers) & set(s.participants)):
-            kind = ks.SEED_KIND if v in survivors else ks.KEY_KIND
+        for v, kind in plan:
             peer = s.peers[v]
             peer.reveal(s.slot, kind, v)
             share = ks.share_slice(peer.share or b"", s.slot, kind)
@@ -382,6 +391,14 @@ class SecAggClient:
                 "fewer survivors than the threshold", stage=stage.value
             )
 
+    @staticmethod
+    def _agree(derive: Callable[..., bytes], *args: bytes | int) -> bytes:
+        """Run a key agreement; a malformed server-supplied key is malicious."""
+        try:
+            return derive(*args)
+        except CryptoError as exc:
+            raise MaliciousServerError("invalid public key from the server") from exc
+
     def _verify(self, node: int, statement: bytes, signature: bytes) -> None:
         key = self.s.verify_keys.get(node)
         if key is None:
@@ -404,8 +421,8 @@ class SecAggClient:
                 raise MaliciousServerError("share from a non-neighbour", node_id=sender)
             if peer.share is not None:
                 continue  # already delivered in an earlier round of this key set
-            key = ks.share_key(
-                s.cipher_sk, peer.cipher_pk, s.key_set, s.node_id, sender
+            key = self._agree(
+                ks.share_key, s.cipher_sk, peer.cipher_pk, s.key_set, s.node_id, sender
             )
             try:
                 plain = aead.decrypt(

@@ -49,7 +49,7 @@ class SecAggConfig:
     clip
         Clipping range ``c`` of each update coordinate.
     max_weight
-        Public bound on a client's weight (larger weights are clipped).
+        Public bound on a client's integer weight (larger weights are clipped).
     rounds_per_key_set
         Rounds served by one setup (advertise + share keys).
     graph_seed
@@ -62,7 +62,7 @@ class SecAggConfig:
     threshold: float = 0.5
     bits: int = 20
     clip: float = 1.0
-    max_weight: float = 1.0
+    max_weight: int = 1
     rounds_per_key_set: int = 5
     graph_seed: bytes = b"fedsec/secagg/graph"
 
@@ -71,12 +71,12 @@ class SecAggConfig:
             raise ConfigError("threshold must be a fraction in (0, 1]")
         if self.variant is Variant.ACTIVE and self.threshold <= 0.5:
             raise ConfigError("the active variant needs threshold > 1/2")
-        if not 2 <= self.bits <= 32:
+        if type(self.bits) is not int or not 2 <= self.bits <= 32:
             raise ConfigError("bits must be in [2, 32]")
         if not (math.isfinite(self.clip) and self.clip > 0):
             raise ConfigError("clip must be positive and finite")
-        if not (math.isfinite(self.max_weight) and self.max_weight > 0):
-            raise ConfigError("max_weight must be positive and finite")
+        if type(self.max_weight) is not int or not 1 <= self.max_weight < 2**32:
+            raise ConfigError("max_weight must be an integer in [1, 2^32)")
         if not 1 <= self.rounds_per_key_set <= 1000:
             raise ConfigError("rounds_per_key_set must be in [1, 1000]")
         if self.degree is not None and (self.degree < 2 or self.degree % 2):

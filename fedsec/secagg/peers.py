@@ -35,6 +35,11 @@ class PeerState:
         MaliciousServerError
             If the other kind of share of this peer was revealed for ``slot``.
         """
+        self.check_reveal(slot, kind, node)
+        self.revealed[slot] = kind
+
+    def check_reveal(self, slot: int, kind: int, node: int) -> None:
+        """Raise ``MaliciousServerError`` if revealing ``kind`` would be unsafe."""
         done = self.revealed.get(slot)
         if done is not None and done != kind:
             raise MaliciousServerError(
@@ -43,4 +48,3 @@ class PeerState:
                 stage=Stage.UNMASK.value,
                 node_id=node,
             )
-        self.revealed[slot] = kind

@@ -18,6 +18,6 @@ def round_quantizer(config: SecAggConfig, num_participants: int) -> Quantizer:
         If the ring cannot hold the sum (raise ``bits``) or the weights' sum
         could exceed 2^32.
     """
-    if num_participants * int(config.max_weight) >= WEIGHT_MODULUS:
+    if num_participants * config.max_weight >= WEIGHT_MODULUS:
         raise ConfigError("max_weight * participants must stay below 2^32")
     return Quantizer(config.clip, config.bits, config.max_weight, num_participants)

@@ -73,6 +73,8 @@ def test_config_thresholds_and_validation() -> None:
         {"clip": -1.0},
         {"rounds_per_key_set": 0},
         {"degree": 3},
+        {"max_weight": 0},
+        {"max_weight": 2.5},
     ):
         with pytest.raises(ConfigError):
             SecAggConfig(**bad)

@@ -129,8 +129,7 @@ def test_replayed_messages_of_earlier_rounds() -> None:
     old_setup = fed.server.begin_setup(fed.node_ids)  # key set 2 ...
     fed.clients[me].advertise_keys(old_setup[me])
     stale = dataclasses.replace(old_setup[me], key_set=1)  # ... then key set 1
-    with pytest.raises(ServerReplayError):
-        fed.clients[me].advertise_keys(stale)
+    _refused(fed, me, fed.clients[me].advertise_keys, stale)
 
 
 def test_participant_outside_the_key_set() -> None:
@@ -172,6 +171,15 @@ def test_semi_honest_variant_refuses_its_own_key_swapped() -> None:
     # A swapped *peer* key is outside the semi-honest threat model: accepted.
     peer = requests[me].nodes.index(fed.node_ids[1])
     fed.clients[me].share_keys(_swap_key(requests[me], peer))
+
+
+def test_small_order_public_key_is_refused() -> None:
+    fed, requests = _share_requests(SEMI)
+    me = fed.node_ids[0]
+    keys = list(requests[me].cipher_pks)
+    keys[requests[me].nodes.index(fed.node_ids[2])] = bytes(32)  # order-1 point
+    bad = dataclasses.replace(requests[me], cipher_pks=tuple(keys))
+    _refused(fed, me, fed.clients[me].share_keys, bad)
 
 
 def test_active_variant_refuses_inconsistent_survivor_views() -> None:

@@ -138,7 +138,8 @@ def reveal(rt: Runtime, x: Shared, to: Sequence[int] = (0, 1, 2)) -> Ring | None
     got = rt.channel.exchange(out, expect)
     if rt.index not in to:
         return None
-    return np.asarray(x.a + x.b + got[rt.prev], dtype=np.uint64)
+    with np.errstate(over="ignore"):  # 0-d shares are numpy scalars
+        return np.asarray(x.a + x.b + got[rt.prev], dtype=np.uint64)
 
 
 def reveal_xor(rt: Runtime, x: Shared) -> Ring:

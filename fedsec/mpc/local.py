@@ -49,7 +49,7 @@ def run_threads(
     runtimes: Sequence[Runtime], program: Callable[[Runtime, T], R], inputs: Sequence[T]
 ) -> LocalRun[R]:
     """Run ``program(runtime_i, inputs[i])`` for the three parties concurrently."""
-    outputs: list[R | None] = [None] * PARTIES
+    outputs: dict[int, R] = {}
     errors: list[BaseException] = []
 
     def target(i: int) -> None:
@@ -65,10 +65,11 @@ def run_threads(
         t.join()
     if errors:
         raise errors[0]
-    done = [o for o in outputs if o is not None]
-    if len(done) != PARTIES:
+    if len(outputs) != PARTIES:
         raise ProtocolError("a party returned no output")
-    return LocalRun(done, [rt.channel.stats for rt in runtimes])
+    return LocalRun(
+        [outputs[i] for i in range(PARTIES)], [rt.channel.stats for rt in runtimes]
+    )
 
 
 def run_local(

@@ -1,0 +1,138 @@
+"""Certificates for the parties' mutual-TLS channel.
+
+Each party has a certificate for the DNS name ``party-<i>`` (in the subject
+common name and the subject alternative name) signed by a CA all parties
+trust; a connection is accepted only if the peer presents such a certificate,
+and its index is read from the certificate, not from anything the peer says.
+:func:`make_throwaway_pki` creates a CA and three party certificates for tests,
+benchmarks and a loopback demo; a deployment brings its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fedsec.mpc.shares import PARTIES
+
+
+def party_name(index: int) -> str:
+    """The DNS name in party ``index``'s certificate."""
+    return f"party-{index}"
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """File paths of a party's TLS material (PEM).
+
+    Attributes
+    ----------
+    ca_file
+        The CA certificate that signs every party certificate.
+    cert_file, key_file
+        This party's certificate and private key.
+    """
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+
+
+def _issue(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+        ).add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_throwaway_pki(
+    directory: Path, names: list[str] | None = None
+) -> list[TlsIdentity]:
+    """Create a fresh CA and one certificate per party name in ``directory``.
+
+    Parameters
+    ----------
+    directory
+        Where to write ``ca.pem`` and ``<name>.pem`` / ``<name>.key``.
+    names
+        Certificate names (default ``party-0 .. party-2``).
+
+    Returns
+    -------
+    list[TlsIdentity]
+        One identity per name, in order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    names = names or [party_name(i) for i in range(PARTIES)]
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _issue("fedsec-mpc-ca", ca_key, _name("fedsec-mpc-ca"), ca_key, ca=True)
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    out = []
+    for name in names:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(name, key, ca_cert.subject, ca_key, ca=False)
+        cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key_file, key)
+        out.append(TlsIdentity(ca_file, cert_file, key_file))
+    return out

@@ -1,0 +1,82 @@
+"""Client shares: correct, and openable only by their party, session and client."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedsec.errors import CryptoError
+from fedsec.mpc.client import client_share, open_client_share
+from fedsec.mpc.keys import generate_party_keys
+from fedsec.mpc.ring import FixedPoint
+
+ENC = FixedPoint(16)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    keys = generate_party_keys()
+    x = np.linspace(-3, 3, 101)
+    pk = client_share(x, 42, keys[0].public_keys, session=5, client_id=9, encoder=ENC)
+    return keys, x, pk
+
+
+def _open(keys, i, pkg, session=5, client_id=9, dim=101):
+    return open_client_share(
+        keys[i], pkg, session=session, client_id=client_id, dim=dim, frac_bits=16
+    )
+
+
+def test_packages_reconstruct_the_update_and_weight(setup) -> None:
+    keys, x, pk = setup
+    s = [_open(keys, i, pk[i]) for i in range(3)]
+    # party i holds (x_i, x_{i+1}); both holders of each component agree
+    for i in range(3):
+        np.testing.assert_array_equal(s[i].x.b, s[(i + 1) % 3].x.a)
+        assert s[i].digests[1] == s[(i + 1) % 3].digests[0]
+    total = s[0].x.a + s[1].x.a + s[2].x.a
+    np.testing.assert_array_equal(total, ENC.encode(x))
+    assert int(np.sum([s[i].w.a for i in range(3)], dtype=np.uint64)) == 42
+
+
+def test_wrong_party_cannot_open(setup) -> None:
+    keys, _, pk = setup
+    # the header names party 0; party 1's key cannot decrypt it even with a forged header
+    with pytest.raises(CryptoError):
+        _open(keys, 1, pk[0])
+    forged = pk[0][:6] + bytes([1]) + pk[0][7:]
+    with pytest.raises(CryptoError):
+        _open(keys, 1, forged)
+
+
+def test_replay_into_other_session_or_client_is_rejected(setup) -> None:
+    keys, _, pk = setup
+    with pytest.raises(CryptoError):
+        _open(keys, 1, pk[1], session=6)
+    with pytest.raises(CryptoError):
+        _open(keys, 1, pk[1], client_id=10)
+    with pytest.raises(CryptoError):
+        _open(keys, 1, pk[1], dim=100)
+
+
+def test_tampered_package_is_rejected(setup) -> None:
+    keys, _, pk = setup
+    bad = bytearray(pk[2])
+    bad[-40] ^= 1
+    with pytest.raises(CryptoError):
+        _open(keys, 2, bytes(bad))
+
+
+def test_outsider_key_cannot_open(setup) -> None:
+    keys, _, pk = setup
+    other = generate_party_keys()
+    with pytest.raises(CryptoError):
+        _open(other, 1, pk[1])
+
+
+def test_ciphertexts_do_not_contain_the_plaintext() -> None:
+    keys = generate_party_keys()
+    x = np.full(64, 1.0)
+    pk = client_share(x, 1, keys[0].public_keys, session=1, client_id=1, encoder=ENC)
+    encoded = ENC.encode(x).tobytes()
+    assert all(encoded[:64] not in p for p in pk)

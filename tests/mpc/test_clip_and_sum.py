@@ -1,0 +1,138 @@
+"""The clip-and-sum program against a plaintext reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedsec.errors import ConfigError
+from fedsec.mpc.client import client_share
+from fedsec.mpc.clip_and_sum import ClipSumConfig
+from fedsec.mpc.keys import generate_party_keys
+from fedsec.mpc.party import simulate_clip_and_sum
+
+
+def plaintext(x: np.ndarray, w: np.ndarray, cfg: ClipSumConfig) -> np.ndarray:
+    enc = cfg.encoder
+    xq = enc.decode(enc.encode(x))
+    norms = np.linalg.norm(xq, axis=1)
+    scale = np.minimum(1.0, cfg.clip_norm / np.maximum(norms, 1e-300))
+    return (np.clip(w, 0, cfg.max_weight) * scale) @ xq
+
+
+def packages_for(keys, x, w, session=1, cfg=None, skip=()):
+    pk = {
+        j: client_share(
+            x[j],
+            int(w[j]),
+            keys[0].public_keys,
+            session=session,
+            client_id=j,
+            encoder=cfg.encoder,
+        )
+        for j in range(len(x))
+        if j not in skip
+    }
+    return [{j: p[i] for j, p in pk.items()} for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return generate_party_keys()
+
+
+def test_matches_plaintext_and_clips_a_100x_update(keys) -> None:
+    rng = np.random.default_rng(0)
+    n, d = 6, 500
+    x = rng.normal(size=(n, d)) * (0.8 / np.sqrt(d))  # norms ~0.8 < C
+    x[2] *= 100.0  # the poisoned update
+    w = np.array([3, 1, 2, 5, 4, 1])
+    cfg = ClipSumConfig(clip_norm=1.0, max_weight=10)
+    res, parties = simulate_clip_and_sum(
+        keys, 1, packages_for(keys, x, w, cfg=cfg), d, cfg
+    )
+    ref = plaintext(x, w, cfg)
+    assert res.clients == tuple(range(n))
+    assert res.weight == w.sum()
+    np.testing.assert_allclose(res.total, ref, atol=5e-4)
+    # isolate the poisoned client's contribution: it has norm w * C
+    others = plaintext(np.delete(x, 2, 0), np.delete(w, 2), cfg)
+    contribution = res.total - others
+    assert np.linalg.norm(contribution) == pytest.approx(w[2] * cfg.clip_norm, rel=5e-3)
+    assert all(
+        p.last_report is not None and p.last_report.rejected_clients == ()
+        for p in parties
+    )
+
+
+def test_unit_weights_give_the_clipped_sum(keys) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 64)) * np.array([[0.1], [10.0], [1.0], [300.0]])
+    cfg = ClipSumConfig(clip_norm=2.0)
+    res, _ = simulate_clip_and_sum(
+        keys, 2, packages_for(keys, x, np.ones(4), 2, cfg), 64, cfg
+    )
+    np.testing.assert_allclose(res.total, plaintext(x, np.ones(4), cfg), atol=5e-4)
+
+
+def test_missing_tampered_and_inconsistent_clients_are_left_out(keys) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 32))
+    w = np.ones(5)
+    cfg = ClipSumConfig(clip_norm=1.0)
+    pk = packages_for(keys, x, w, cfg=cfg, skip=(4,))  # client 4 sent nothing
+    del pk[1][3]  # party 1 never got client 3's package
+    tampered = bytearray(pk[2][1])
+    tampered[-20] ^= 0xFF
+    pk[2][1] = bytes(tampered)  # party 2 rejects client 1's package
+    # client 0 equivocates: a different package (fresh sharing) for party 0
+    other = client_share(
+        x[0] * 50, 1, keys[0].public_keys, session=1, client_id=0, encoder=cfg.encoder
+    )
+    pk[0][0] = other[0]
+    res, parties = simulate_clip_and_sum(keys, 1, pk, 32, cfg)
+    assert res.clients == (2,)
+    np.testing.assert_allclose(res.total, plaintext(x[[2]], w[[2]], cfg), atol=2e-4)
+    assert parties[2].last_report.rejected_clients == (1,)
+
+
+def test_weights_are_clamped(keys) -> None:
+    x = np.full((3, 8), 0.1)
+    w = np.array([-5, 1_000_000, 7])
+    cfg = ClipSumConfig(clip_norm=10.0, max_weight=100)
+    res, _ = simulate_clip_and_sum(keys, 3, packages_for(keys, x, w, 3, cfg), 8, cfg)
+    assert res.weight == 0 + 100 + 7
+    np.testing.assert_allclose(res.total, np.full(8, 10.7), atol=1e-3)
+
+
+def test_noise_has_the_configured_variance(keys) -> None:
+    d = 20_000
+    x = np.zeros((2, d))
+    cfg = ClipSumConfig(clip_norm=1.0, noise_std=0.5, noise_colluders=1)
+    res, _ = simulate_clip_and_sum(
+        keys, 4, packages_for(keys, x, np.ones(2), 4, cfg), d, cfg
+    )
+    # three independent parts of variance sigma^2 / 2 each: total 1.5 sigma^2
+    expected = 1.5 * 0.25
+    var = res.total.var()
+    # sample variance of 20k Gaussians: relative s.e. sqrt(2/d) = 1%; allow 5 s.e.
+    assert var == pytest.approx(expected, rel=0.05)
+    assert abs(res.total.mean()) < 5 * np.sqrt(expected / d)
+
+
+def test_noise_without_colluders_has_sigma_squared(keys) -> None:
+    d = 20_000
+    cfg = ClipSumConfig(clip_norm=1.0, noise_std=2.0, noise_colluders=0)
+    res, _ = simulate_clip_and_sum(
+        keys, 5, packages_for(keys, np.zeros((1, d)), np.ones(1), 5, cfg), d, cfg
+    )
+    assert res.total.var() == pytest.approx(4.0, rel=0.05)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError):
+        ClipSumConfig(clip_norm=0.0)
+    with pytest.raises(ConfigError):
+        ClipSumConfig(clip_norm=1.0, noise_colluders=3)
+    with pytest.raises(ConfigError):
+        ClipSumConfig(clip_norm=1.0, noise_std=-1.0)

@@ -10,12 +10,15 @@ before resharing, so its cost is that of its output, not of its inputs.
 Truncation is ABY3's Pi_trunc1 (Mohassel and Rindal, CCS 2018, section 5.1.1),
 applied directly to the 3-out-of-3 product: parties 0 and 1 turn it into a
 2-out-of-2 sharing ``(A, B)`` between parties 0 and 2, each shifts its share
-locally (SecureML's local truncation), and a pair-random mask turns the result
-back into a replicated sharing. With ``|x| < 2^l`` the result is
+locally (SecureML's local truncation), and two words ``r, r'`` that parties 0
+and 2 draw from their common key turn the result back into a replicated
+sharing ``(r + r', tA - r, tB - r')``. Party 1 receives ``tA - r`` and
+``tB - r'`` and party 0 receives ``z_1`` re-randomised by a zero sharing:
+every received word is uniform. With ``|x| < 2^l`` the result is
 ``floor(x / 2^m)`` or that plus one (error at most one unit in the last place),
 except with probability at most ``2^(l + 1 - 64)`` when it is wrong by about
 ``2^(64 - m)`` (``A`` lands within ``|x|`` of the wrap-around point).
-Two rounds: party 1 -> 0 and 2 -> 1, then 0 -> 1.
+Two rounds: party 1 -> 0 and 2 -> 1, then 0 -> 1; three messages in all.
 """
 
 from __future__ import annotations
@@ -88,21 +91,24 @@ def _truncate(rt: Runtime, z: Ring, bits: int) -> Shared:
     m = np.int64(bits)
     if rt.index == 0:
         got = rt.channel.exchange({}, [1])
-        big_a = zi + got[1]
-        ta = from_signed(to_signed(big_a) >> m)
-        r = rt.randomness.pair_random(2, z.shape)
+        ta = from_signed(to_signed(zi + got[1]) >> m)  # A = z_0 + z_1
+        r, r2 = (
+            rt.randomness.pair_random(2, z.shape),
+            rt.randomness.pair_random(2, z.shape),
+        )
         y1 = ta - r
         rt.channel.exchange({1: y1}, [])
-        return Shared(r, y1)
+        return Shared(r + r2, y1)
     if rt.index == 1:
         got = rt.channel.exchange({0: zi}, [2])
         y2 = got[2]
         y1 = rt.channel.exchange({}, [0])[0]
         return Shared(y1, y2)
-    tb = from_signed(-(to_signed(-zi) >> m))
-    rt.channel.exchange({1: tb}, [])
-    r = rt.randomness.pair_random(0, z.shape)
-    return Shared(tb, r)
+    tb = from_signed(-(to_signed(-zi) >> m))  # B = z_2
+    r, r2 = rt.randomness.pair_random(0, z.shape), rt.randomness.pair_random(0, z.shape)
+    y2 = tb - r2
+    rt.channel.exchange({1: y2}, [])
+    return Shared(y2, r + r2)
 
 
 def truncate(rt: Runtime, x: Shared, bits: int | None = None) -> Shared:

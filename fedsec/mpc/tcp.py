@@ -15,6 +15,7 @@ connecting side checks the listener's name ``party-<j>``. A frame is
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import ssl
@@ -58,7 +59,8 @@ def _peer_index(sock: ssl.SSLSocket) -> int | None:
     cert = sock.getpeercert()
     if not cert:
         return None
-    for rdn in cert.get("subject", ()):
+    subject: tuple[tuple[tuple[str, str], ...], ...] = cert.get("subject", ())  # type: ignore[assignment]
+    for rdn in subject:
         for key, value in rdn:
             if key == "commonName":
                 for i in range(PARTIES):
@@ -257,9 +259,7 @@ class TlsChannel:
     def close(self) -> None:
         """Close every connection and the listener."""
         for sock in (*self._out.values(), *self._in.values()):
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
         if self._listener is not None:
             self._listener.close()

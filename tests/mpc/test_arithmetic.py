@@ -33,7 +33,8 @@ def test_share_and_reveal_roundtrip(enc: FixedPoint) -> None:
 def test_reveal_to_one_party_only(enc: FixedPoint) -> None:
     x = np.array([2.0, -7.0])
     out, _ = run(lambda rt, s: ar.reveal(rt, s, to=(1,)), share(enc.encode(x)))
-    assert out.outputs[0] is None and out.outputs[2] is None
+    assert out.outputs[0] is None
+    assert out.outputs[2] is None
     np.testing.assert_array_equal(enc.decode(out.outputs[1]), x)
 
 
@@ -129,7 +130,9 @@ def test_truncation_error_is_one_ulp_on_many_values() -> None:
 
 def test_mul_is_one_message_per_party() -> None:
     x = np.ones(10, dtype=np.uint64)
-    out, _ = run(lambda rt, p: ar.mul(rt, *p), list(zip(share(x), share(x))))
+    out, _ = run(
+        lambda rt, p: ar.mul(rt, *p), list(zip(share(x), share(x), strict=True))
+    )
     for s in out.stats:
-        assert s.messages_sent == 1 and s.rounds == 1 and s.bytes_sent == 80
+        assert (s.messages_sent, s.rounds, s.bytes_sent) == (1, 1, 80)
     assert views((x, x, x))[0].shape == (10,)

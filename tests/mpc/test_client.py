@@ -41,7 +41,7 @@ def test_packages_reconstruct_the_update_and_weight(setup) -> None:
 
 def test_wrong_party_cannot_open(setup) -> None:
     keys, _, pk = setup
-    # the header names party 0; party 1's key cannot decrypt it even with a forged header
+    # the header names party 0; party 1 cannot decrypt it, even with a forged header
     with pytest.raises(CryptoError):
         _open(keys, 1, pk[0])
     forged = pk[0][:6] + bytes([1]) + pk[0][7:]
@@ -68,7 +68,7 @@ def test_tampered_package_is_rejected(setup) -> None:
 
 
 def test_outsider_key_cannot_open(setup) -> None:
-    keys, _, pk = setup
+    _, _, pk = setup
     other = generate_party_keys()
     with pytest.raises(CryptoError):
         _open(other, 1, pk[1])

@@ -1,0 +1,144 @@
+"""The TCP channel with mutual TLS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedsec.errors import ProtocolError
+from fedsec.mpc.client import client_share
+from fedsec.mpc.clip_and_sum import ClipSumConfig, combine_outputs
+from fedsec.mpc.keys import generate_party_keys
+from fedsec.mpc.party import Party
+from fedsec.mpc.tcp import TlsChannel
+from fedsec.mpc.tls import make_throwaway_pki
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _mesh(identities, timeout=10.0):
+    addrs = [("127.0.0.1", p) for p in _free_ports(3)]
+    chans: list = [None] * 3
+    errs: list = []
+
+    def start(i: int) -> None:
+        try:
+            chans[i] = TlsChannel.connect(i, addrs, identities[i], timeout=timeout)
+        except Exception as exc:
+            errs.append(exc)
+
+    ts = [threading.Thread(target=start, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return chans, errs, addrs
+
+
+def test_mesh_exchanges_messages_and_runs_clip_and_sum(tmp_path: Path) -> None:
+    ids = make_throwaway_pki(tmp_path)
+    chans, errs, _ = _mesh(ids)
+    assert not errs
+    try:
+        keys = generate_party_keys()
+        cfg = ClipSumConfig(clip_norm=1.0)
+        x = np.random.default_rng(0).normal(size=(3, 100))
+        pk = [
+            client_share(
+                x[j],
+                1,
+                keys[0].public_keys,
+                session=9,
+                client_id=j,
+                encoder=cfg.encoder,
+            )
+            for j in range(3)
+        ]
+        outs: list = [None] * 3
+
+        def party(i: int) -> None:
+            p = Party(keys[i], chans[i], cfg)
+            outs[i] = p.run_clip_and_sum(9, {j: pk[j][i] for j in range(3)}, 100)
+
+        ts = [threading.Thread(target=party, args=(i,)) for i in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        res = combine_outputs(outs, cfg.encoder)
+        clipped = x / np.maximum(1.0, np.linalg.norm(x, axis=1, keepdims=True))
+        np.testing.assert_allclose(res.total, clipped.sum(0), atol=1e-3)
+        assert chans[0].stats.rounds > 10
+        assert chans[0].stats.bytes_received > 0
+    finally:
+        for c in chans:
+            c.close()
+
+
+def test_party_without_a_valid_certificate_is_rejected(tmp_path: Path) -> None:
+    ids = make_throwaway_pki(tmp_path / "good")
+    rogue = make_throwaway_pki(tmp_path / "rogue")  # same names, other CA
+    addrs = [("127.0.0.1", p) for p in _free_ports(3)]
+    result: dict = {}
+
+    def victim() -> None:
+        try:
+            result["chan"] = TlsChannel.connect(0, addrs, ids[0], timeout=3.0)
+        except ProtocolError as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=victim)
+    t.start()
+    # the rogue party 1 dials party 0 with a certificate from another CA
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(rogue[1].cert_file, rogue[1].key_file)
+    refused = 0
+    for with_cert in (True, False):
+        c = ctx if with_cert else ssl._create_unverified_context()
+        try:
+            raw = socket.create_connection(addrs[0], timeout=3)
+            s = c.wrap_socket(raw, server_hostname="party-0")
+            s.sendall(b"x" * 16)
+            if s.recv(1) == b"":
+                refused += 1
+        except (ssl.SSLError, OSError):
+            refused += 1
+    t.join()
+    assert refused == 2
+    assert "error" in result  # the mesh never formed with the rogue party
+
+
+def test_connecting_side_checks_the_listener_certificate(tmp_path: Path) -> None:
+    ids = make_throwaway_pki(tmp_path / "good")
+    rogue = make_throwaway_pki(tmp_path / "rogue")
+    # party 1's listener presents a certificate of another CA: party 0 must refuse
+    mixed = [ids[0], rogue[1], ids[2]]
+    _, errs, _ = _mesh(mixed, timeout=3.0)
+    assert errs
+    assert all(isinstance(e, ProtocolError) for e in errs)
+
+
+def test_exchange_rejects_unknown_peer(tmp_path: Path) -> None:
+    chans, errs, _ = _mesh(make_throwaway_pki(tmp_path))
+    assert not errs
+    try:
+        with pytest.raises(ProtocolError):
+            chans[0].exchange({0: np.zeros(1, np.uint64)}, [])
+    finally:
+        for c in chans:
+            c.close()

@@ -1,0 +1,98 @@
+"""Play a curious party: its view must look uniform whatever the inputs are.
+
+A party's view is its input shares and every message it receives. For two
+very different inputs (all-zero updates with small weights, and huge updates
+with weights beyond the cap) we collect party ``p``'s view of the whole
+clip-and-sum program and check that (a) the top byte and the low byte of the
+view words are uniform (chi-squared goodness of fit) and (b) the two views
+have the same byte distribution (chi-squared two-sample test). The first
+round (client ids and share digests, public metadata) is excluded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fedsec.mpc.client import ClientInputs, client_share, open_client_share
+from fedsec.mpc.clip_and_sum import ClipSumConfig, clip_and_sum
+from fedsec.mpc.inproc import InProcessNetwork
+from fedsec.mpc.keys import generate_party_keys
+from fedsec.mpc.local import run_threads
+from fedsec.mpc.runtime import Runtime
+
+from .conftest import RecordingChannel
+
+ALPHA = 1e-4  # false-alarm rate per check
+CFG = ClipSumConfig(clip_norm=1.0, max_weight=10)
+
+
+def _view(x: np.ndarray, w: np.ndarray, party: int) -> np.ndarray:
+    keys = generate_party_keys()
+    pk = [
+        client_share(
+            x[j],
+            int(w[j]),
+            keys[0].public_keys,
+            session=1,
+            client_id=j,
+            encoder=CFG.encoder,
+        )
+        for j in range(len(x))
+    ]
+    inputs = [
+        ClientInputs.from_shares(
+            {
+                j: open_client_share(
+                    keys[i],
+                    pk[j][i],
+                    session=1,
+                    client_id=j,
+                    dim=x.shape[1],
+                    frac_bits=16,
+                )
+                for j in range(len(x))
+            }
+        )
+        for i in range(3)
+    ]
+    net = InProcessNetwork(timeout=20)
+    recs = [RecordingChannel(net.channel(i)) for i in range(3)]
+    rts = [Runtime(i, recs[i], keys[i].randomness(1), CFG.encoder) for i in range(3)]
+    run_threads(rts, lambda rt, inp: clip_and_sum(rt, inp, CFG), inputs)
+    own = inputs[party]
+    received = recs[party].received[2:]  # drop the metadata round (two messages)
+    parts = [own.x.a.ravel(), own.x.b.ravel(), own.w.a, own.w.b]
+    parts += [m.ravel() for m in received]
+    return np.concatenate(parts)
+
+
+def _bytes(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    top = (words >> np.uint64(56)).astype(np.int64)
+    low = (words & np.uint64(0xFF)).astype(np.int64)
+    return np.bincount(top, minlength=256), np.bincount(low, minlength=256)
+
+
+@pytest.mark.parametrize("party", [0, 1, 2])
+def test_view_is_uniform_and_independent_of_the_input(party: int) -> None:
+    n, d = 4, 3000
+    quiet = np.zeros((n, d)), np.ones(n)
+    loud = np.full((n, d), 50.0), np.full(n, 1000)
+    views = [_view(x, w, party) for x, w in (quiet, loud)]
+    assert views[0].size == views[1].size > 2 * n * d
+    hists = [_bytes(v) for v in views]
+    for top, low in hists:
+        assert stats.chisquare(top).pvalue > ALPHA
+        assert stats.chisquare(low).pvalue > ALPHA
+    for k in range(2):
+        table = np.stack([hists[0][k], hists[1][k]])
+        assert stats.chi2_contingency(table).pvalue > ALPHA
+
+
+def test_the_test_detects_a_leaky_view() -> None:
+    # sanity check of the statistic: an unmasked fixed-point input is caught
+    x = CFG.encoder.encode(np.full(20_000, 50.0))
+    top, low = _bytes(x)
+    assert stats.chisquare(top).pvalue < ALPHA
+    assert stats.chisquare(low).pvalue < ALPHA

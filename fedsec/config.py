@@ -279,7 +279,7 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """What a site reads from a training request: data and training sections."""
+    """What a site reads from a request: data, training, DP and fault sections."""
 
     data: DataConfig
     train: TrainConfig
@@ -288,15 +288,18 @@ class ClientSettings:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ClientSettings:
-        """Parse the data/train keys of a request; other keys are ignored."""
+        """Parse the site's keys of a request; other keys are ignored."""
         relevant = {
             k: v
             for k, v in mapping.items()
-            if _FLAT_KEYS.get(k, ("", ""))[0] in ("data", "train")
+            if _FLAT_KEYS.get(k, ("", ""))[0] in _CLIENT_SECTIONS
         }
         sections = _parse_sections(relevant)
         return cls(
-            data=DataConfig(**sections["data"]), train=TrainConfig(**sections["train"])
+            data=DataConfig(**sections["data"]),
+            train=TrainConfig(**sections["train"]),
+            dp=DPSettings(**sections["dp"]),
+            faults=FaultSettings(**sections["faults"]),
         )
 
 

@@ -63,12 +63,27 @@ class PlainBackend:
         bytes_down = sum(content_bytes(m.content) for m in messages)
         replies = list(grid.send_and_receive(messages, timeout=timeout))
         ok = [r for r in replies if not r.has_error()]
+        metrics = {"replies": float(len(ok)), "failures": float(len(replies) - len(ok))}
+        epsilon = max_epsilon(ok)
+        if epsilon is not None:
+            metrics["epsilon"] = epsilon
         return RoundOutcome(
             replies=replies,
             bytes_up=sum(content_bytes(r.content) for r in ok),
             bytes_down=bytes_down,
-            metrics={
-                "replies": float(len(ok)),
-                "failures": float(len(replies) - len(ok)),
-            },
+            metrics=metrics,
         )
+
+
+def max_epsilon(replies: list[Message]) -> float | None:
+    """The largest ε(δ) the sites reported, or ``None`` if none did.
+
+    The released model is only as private as its least private site, so the
+    server logs the maximum.
+    """
+    values = [
+        float(r.content["metrics"]["epsilon"])
+        for r in replies
+        if "metrics" in r.content and "epsilon" in r.content["metrics"]
+    ]
+    return max(values) if values else None

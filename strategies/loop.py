@@ -115,7 +115,7 @@ def run_rounds(
         rounds.append(record)
         log.info(
             "round %d/%d [%s]: accuracy=%.4f loss=%.4f seconds=%.2f "
-            "bytes_down=%d bytes_up=%d",
+            "bytes_down=%d bytes_up=%d%s",
             server_round,
             num_rounds,
             backend.name,
@@ -124,6 +124,7 @@ def run_rounds(
             record.seconds,
             record.bytes_down,
             record.bytes_up,
+            "".join(f" {k}={v:g}" for k, v in sorted(outcome.metrics.items())),
         )
         if on_round is not None:
             on_round(record)

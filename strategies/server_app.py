@@ -72,7 +72,9 @@ def run(
         backend,
         weights_to_record(get_weights(model)),
         num_rounds=cfg.num_rounds,
-        train_config=ConfigRecord(cfg.client_mapping()),  # type: ignore[arg-type]
+        train_config=ConfigRecord(
+            {**cfg.client_mapping(), "num-server-rounds": cfg.num_rounds}  # type: ignore[dict-item]
+        ),
         evaluate=evaluate_global,
         timeout=cfg.round_timeout,
         on_round=on_round,

@@ -56,11 +56,20 @@ def test_bad_values_are_refused_with_the_key_named(
 
 
 def test_client_settings_ignore_server_only_keys() -> None:
-    cfg = RunConfig.from_mapping({"model": "mlp", "local-epochs": 3})
+    cfg = RunConfig.from_mapping(
+        {
+            "model": "mlp",
+            "local-epochs": 3,
+            "dp-mode": "local_opacus",
+            "faults-drop": "1:train",
+        }
+    )
     request = {**cfg.client_mapping(), "server-round": 2, "proximal-mu": 0.1}
     settings = ClientSettings.from_mapping(request)
     assert settings.train == cfg.train
     assert settings.data == cfg.data
+    assert settings.dp == cfg.dp
+    assert settings.faults == cfg.faults
     assert "strategy" not in cfg.client_mapping()
 
 

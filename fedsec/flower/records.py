@@ -74,8 +74,28 @@ def from_config_record(record: ConfigRecord) -> dict[str, Any]:
 
 
 def content_bytes(content: RecordDict) -> int:
-    """Payload bytes of a message's content: arrays, configs and metrics."""
+    """Payload bytes of a message's content: arrays, configs and metrics.
+
+    Arrays count their serialised bytes; config and metric values count 8
+    bytes per number and their length for strings and bytes (Flower's own
+    ``ConfigRecord.count_bytes`` fails on an empty string).
+    """
     total = 0
     for record in content.values():
-        total += int(record.count_bytes())
+        if isinstance(record, ArrayRecord):
+            total += int(record.count_bytes())
+        else:
+            total += sum(
+                len(key) + _value_bytes(value) for key, value in record.items()
+            )
     return total
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, list):
+        return sum(_value_bytes(item) for item in value)
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, bool):
+        return 1
+    return 8

@@ -18,7 +18,8 @@ from fedsec.config import RunConfig
 from fedsec.data import server_test_set
 from fedsec.flower.records import record_to_weights, weights_to_record
 from fedsec.models import EvalResult, build_model, evaluate, get_weights, set_weights
-from strategies.backends import AggregationBackend, PlainBackend
+from strategies.backend_factory import build_backend
+from strategies.backends import AggregationBackend
 from strategies.factory import build_strategy
 from strategies.loop import History, RoundRecord, run_rounds
 
@@ -51,7 +52,7 @@ def run(
         cfg.train.hidden_dim,
         seed=cfg.data.seed,
     )
-    backend = backend or PlainBackend()
+    backend = backend or build_backend(cfg)
     strategy = build_strategy(cfg.strategy, secure=backend.name != "plain")
 
     def evaluate_global(arrays: ArrayRecord) -> EvalResult:

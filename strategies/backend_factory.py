@@ -1,0 +1,14 @@
+"""Choose the aggregation backend a run config asks for."""
+
+from __future__ import annotations
+
+from fedsec.config import RunConfig
+from strategies.backends import AggregationBackend, PlainBackend
+from strategies.central_dp import CentralDPBackend
+
+
+def build_backend(cfg: RunConfig) -> AggregationBackend:
+    """Plain FL, central DP, secure aggregation (with or without DP) or MPC."""
+    if cfg.dp.mode == "central":
+        return CentralDPBackend(cfg.dp)
+    return PlainBackend()

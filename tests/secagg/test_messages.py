@@ -171,3 +171,65 @@ def test_server_survives_bad_replies_and_still_aggregates(monkeypatch) -> None:
         res.ring_sum, plaintext_ring_sum(seen, updates, tuple(good), config.bits)
     )
     assert server.metrics.dropouts[Stage.MASKED_INPUT.value] == 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_replies_never_crash_the_server(data: st.DataObject) -> None:
+    fed = _FUZZ_FED
+    node = data.draw(st.sampled_from([*fed.node_ids, 0, 2**64 - 1]))
+    head = {
+        "key_set": st.sampled_from([1, 0, 2]),
+        "round": st.sampled_from([1, 0, 7]),
+        "slot": st.sampled_from([0, 1]),
+    }
+    ids = st.lists(st.sampled_from([*fed.node_ids, 5]), unique=True).map(
+        lambda v: tuple(sorted(v))
+    )
+    reply = data.draw(
+        st.one_of(
+            st.builds(
+                MaskedInput,
+                data=st.binary(max_size=80),
+                masked_weight=st.integers(0, 2**32 - 1),
+                **head,
+            ),
+            st.builds(
+                ConsistencyResponse,
+                signature=st.binary(min_size=64, max_size=64),
+                **head,
+            ),
+            ids.flatmap(
+                lambda s: ids.flatmap(
+                    lambda k: st.builds(
+                        UnmaskResponse,
+                        seed_peers=st.just(s),
+                        key_peers=st.just(k),
+                        seed_shares=st.lists(
+                            st.binary(min_size=44, max_size=44),
+                            min_size=len(s),
+                            max_size=len(s),
+                        ).map(tuple),
+                        key_shares=st.lists(
+                            st.binary(min_size=44, max_size=44),
+                            min_size=len(k),
+                            max_size=len(k),
+                        ).map(tuple),
+                        **head,
+                    )
+                )
+            ),
+        )
+    )
+    with contextlib.suppress(ProtocolError):
+        fed.server.handle(node, type(reply).from_record(reply.to_record()))
+
+
+def _fuzz_federation():  # one server waiting for masked inputs of round 1
+    fed = federation(SecAggConfig(threshold=0.5, max_weight=4), 5, wire=False)
+    fed.setup()
+    fed.server.begin_round(1, 8)
+    return fed
+
+
+_FUZZ_FED = _fuzz_federation()

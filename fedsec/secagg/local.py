@@ -27,7 +27,8 @@ from fedsec.secagg.messages import (
     ShareKeysRequest,
     UnmaskRequest,
 )
-from fedsec.secagg.server import AggregateResult, SecAggServer
+from fedsec.secagg.server import SecAggServer
+from fedsec.secagg.server_state import AggregateResult
 from fedsec.secagg.stages import Stage
 
 Drops = Mapping[Stage, set[int]]

@@ -22,17 +22,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
-from fedsec.crypto import aead, shamir, signatures
-from fedsec.crypto.kdf import X25519KeyPair
+from fedsec.crypto import aead, signatures
 from fedsec.crypto.packing import packed_size, padded_length, unpack_add
 from fedsec.crypto.prg import MaskGenerator
-from fedsec.crypto.quantize import Quantizer
 from fedsec.errors import AbortError, CryptoError
 from fedsec.secagg import keyschedule as ks
 from fedsec.secagg.config import SecAggConfig
@@ -55,89 +51,19 @@ from fedsec.secagg.messages import (
 )
 from fedsec.secagg.records import record_nbytes
 from fedsec.secagg.rounds import WEIGHT_MODULUS, round_quantizer
+from fedsec.secagg.server_state import (
+    AggregateResult,
+    KeySetState,
+    RoundState,
+    StageMetrics,
+)
 from fedsec.secagg.stages import Stage
+from fedsec.secagg.unmasking import UnmaskError, unmask_sum
 
 log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=Message)
 _SETUP = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
-
-
-@dataclass(frozen=True)
-class AggregateResult:
-    """Outcome of one secure round.
-
-    ``weighted_sum`` is the dequantised ``Σ w_i x_i`` over ``survivors``,
-    ``ring_sum`` the exact sum of their quantised inputs in Z_{2^k} and
-    ``total_weight`` is ``Σ w_i``; the weighted average is
-    ``weighted_sum / total_weight``.
-    """
-
-    round: int
-    weighted_sum: npt.NDArray[np.float64]
-    ring_sum: npt.NDArray[np.uint32]
-    total_weight: int
-    survivors: tuple[int, ...]
-    dropped: tuple[int, ...]
-
-
-@dataclass
-class StageMetrics:
-    """Public per-stage counters of the latest setup and round."""
-
-    replies: dict[str, int] = field(default_factory=dict)
-    dropouts: dict[str, int] = field(default_factory=dict)
-    bytes_received: dict[str, int] = field(default_factory=dict)
-    bytes_sent: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _KeySet:
-    key_set: int
-    nodes: tuple[int, ...]
-    graph: dict[int, tuple[int, ...]]
-    threshold: int
-    adverts: dict[int, AdvertiseKeys] = field(default_factory=dict)
-    advertised: frozenset[int] = frozenset()
-    ciphertexts: dict[int, dict[int, bytes]] = field(default_factory=dict)
-    shared: frozenset[int] = frozenset()
-    delivered: set[int] = field(default_factory=set)
-    next_slot: int = 0
-    ready: bool = False
-
-    def closed(self, node: int) -> frozenset[int]:
-        return frozenset((*self.graph[node], node))
-
-    def x_of(self, node: int) -> int:
-        return 1 + self.nodes.index(node)
-
-    def prune(self, candidates: Iterable[int]) -> frozenset[int]:
-        """Drop nodes with fewer than t members of their closed neighbourhood."""
-        alive = set(candidates)
-        while True:
-            weak = {u for u in alive if len(self.closed(u) & alive) < self.threshold}
-            if not weak:
-                return frozenset(alive)
-            alive -= weak
-
-
-@dataclass
-class _Round:
-    round: int
-    slot: int
-    dim: int
-    participants: tuple[int, ...]
-    quantizer: Quantizer
-    acc: npt.NDArray[np.uint32]
-    weight: int = 0
-    received: set[int] = field(default_factory=set)
-    survivors: tuple[int, ...] = ()
-    dropped: tuple[int, ...] = ()
-    signatures: dict[int, bytes] = field(default_factory=dict)
-    recipients: frozenset[int] = frozenset()
-    responders: set[int] = field(default_factory=set)
-    seed_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)
-    key_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)
 
 
 class SecAggServer:
@@ -159,8 +85,8 @@ class SecAggServer:
         self.verify_keys = dict(verify_keys or {})
         self.metrics = StageMetrics()
         self._stage = Stage.IDLE
-        self._ks: _KeySet | None = None
-        self._rnd: _Round | None = None
+        self._ks: KeySetState | None = None
+        self._rnd: RoundState | None = None
         self._last_key_set = 0
         self._last_round = -1
         self._result: AggregateResult | None = None
@@ -200,7 +126,7 @@ class SecAggServer:
             raise AbortError("need at least two clients", stage="advertise_keys")
         self._last_key_set += 1
         cfg = self.config
-        k = _KeySet(
+        k = KeySetState(
             key_set=self._last_key_set,
             nodes=nodes,
             graph=neighbours(
@@ -235,6 +161,26 @@ class SecAggServer:
         self.metrics.bytes_received[key] = self.metrics.bytes_received.get(
             key, 0
         ) + record_nbytes(msg.to_record())
+
+    def handle_advertise_keys(self, node_id: int, msg: AdvertiseKeys) -> None:
+        """Accept one client's advertised keys (stage 0)."""
+        self.handle(node_id, msg)
+
+    def handle_share_keys(self, node_id: int, msg: ShareKeys) -> None:
+        """Accept one client's encrypted shares (stage 1)."""
+        self.handle(node_id, msg)
+
+    def handle_masked_input(self, node_id: int, msg: MaskedInput) -> None:
+        """Accept and accumulate one client's masked input (stage 2)."""
+        self.handle(node_id, msg)
+
+    def handle_consistency_check(self, node_id: int, msg: ConsistencyResponse) -> None:
+        """Accept one client's signature over the survivor set (stage 3, active)."""
+        self.handle(node_id, msg)
+
+    def handle_unmask(self, node_id: int, msg: UnmaskResponse) -> None:
+        """Accept one client's unmasking shares (stage 4)."""
+        self.handle(node_id, msg)
 
     def advance(self) -> dict[int, ServerMessage]:
         """Close the current stage; return the next requests (empty when done).
@@ -283,7 +229,7 @@ class SecAggServer:
         if len(participants) < k.threshold:
             raise AbortError("fewer live clients than the threshold", stage="round")
         self._last_round = rnd
-        self._rnd = _Round(
+        self._rnd = RoundState(
             round=rnd,
             slot=k.next_slot,
             dim=dim,
@@ -309,7 +255,7 @@ class SecAggServer:
         return self._open(Stage.MASKED_INPUT, requests)
 
     # ------------------------------------------------------- stage handlers
-    def _on_advertise(self, node: int, msg: AdvertiseKeys, k: _KeySet) -> None:
+    def _on_advertise(self, node: int, msg: AdvertiseKeys, k: KeySetState) -> None:
         if len(msg.mask_pks) != 32 * self.config.rounds_per_key_set:
             raise MessageFormatError("wrong number of mask keys", node_id=node)
         if self.config.active:
@@ -337,7 +283,7 @@ class SecAggServer:
             )
         return self._open(Stage.SHARE_KEYS, requests)
 
-    def _on_share(self, node: int, msg: ShareKeys, k: _KeySet) -> None:
+    def _on_share(self, node: int, msg: ShareKeys, k: KeySetState) -> None:
         expected = tuple(sorted((k.closed(node) & k.advertised) - {node}))
         if msg.recipients != expected:
             raise MessageFormatError("shares for the wrong recipients", node_id=node)
@@ -407,7 +353,7 @@ class SecAggServer:
         )
         return self._open(Stage.UNMASK, dict.fromkeys(recipients, req))
 
-    def _on_unmask(self, node: int, msg: UnmaskResponse, r: _Round) -> None:
+    def _on_unmask(self, node: int, msg: UnmaskResponse, r: RoundState) -> None:
         closed = self._require_ks().closed(node)
         if msg.seed_peers != tuple(sorted(closed & set(r.survivors))) or (
             msg.key_peers != tuple(sorted(closed & set(r.dropped)))
@@ -426,66 +372,14 @@ class SecAggServer:
 
     def _after_unmask(self) -> None:
         r, k = self._require_round(), self._require_ks()
-        lagrange: dict[tuple[int, ...], npt.NDArray[np.int64]] = {}
-
-        def secret(target: int, pool: dict[int, dict[int, bytes]]) -> bytes:
-            held = pool.get(target, {})
-            holders = sorted(held)[: k.threshold]
-            if len(holders) < k.threshold:
-                self._abort("too few shares after unmasking", Stage.UNMASK)
-            xs = tuple(k.x_of(h) for h in holders)
-            if xs not in lagrange:
-                lagrange[xs] = shamir.lagrange_at_zero(xs)
-            rows = np.stack([ks.decode_share(held[h], ks.CHUNKS) for h in holders])
-            values = shamir.reconstruct_field(xs, rows, coefficients=lagrange[xs])
-            try:
-                return shamir.field_to_bytes(values, ks.SECRET_BYTES)
-            except CryptoError:
-                self._abort("inconsistent shares", Stage.UNMASK)
-                raise
-
-        for v in r.survivors:
-            seed = ks.self_mask_seed(
-                secret(v, r.seed_shares), k.key_set, r.round, r.slot, v
-            )
-            self._apply_mask(r, seed, subtract=True)
-        for u in r.dropped:
-            pair = X25519KeyPair.from_secret(secret(u, r.key_shares))
-            if pair.public != ks.mask_public(k.adverts[u].mask_pks, r.slot):
-                self._abort("reconstructed mask key does not match", Stage.UNMASK)
-            for v in sorted(k.closed(u) & set(r.survivors)):
-                seed = ks.pairwise_seed(
-                    pair.secret,
-                    ks.mask_public(k.adverts[v].mask_pks, r.slot),
-                    k.key_set,
-                    r.round,
-                    r.slot,
-                    u,
-                    v,
-                )
-                self._apply_mask(r, seed, subtract=v < u)
-        body = r.acc[: r.dim]
-        np.bitwise_and(body, np.uint32(r.quantizer.ring_mask), out=body)
-        self._result = AggregateResult(
-            round=r.round,
-            weighted_sum=r.quantizer.dequantize_sum(body),
-            ring_sum=body,
-            total_weight=r.weight,
-            survivors=r.survivors,
-            dropped=r.dropped,
-        )
+        try:
+            self._result = unmask_sum(r, k, self._prg)
+        except UnmaskError as exc:
+            self._abort(exc.reason, Stage.UNMASK)
         self._rnd = None
         self._close()
 
     # --------------------------------------------------------------- helpers
-    def _apply_mask(self, r: _Round, seed: bytes, *, subtract: bool) -> None:
-        mask = self._prg.uint32(seed, r.dim + 1)
-        body = r.acc[: r.dim]
-        op = np.subtract if subtract else np.add
-        op(body, mask[: r.dim], out=body)
-        delta = -int(mask[r.dim]) if subtract else int(mask[r.dim])
-        r.weight = (r.weight + delta) % WEIGHT_MODULUS
-
     def _check_recoverable(self, holders: frozenset[int], stage: Stage) -> None:
         """Abort unless every secret to reveal has ``t`` potential holders."""
         r, k = self._require_round(), self._require_ks()
@@ -519,7 +413,7 @@ class SecAggServer:
         self._waiting = frozenset()
         self._replied = set()
 
-    def _abort(self, reason: str, stage: Stage) -> None:
+    def _abort(self, reason: str, stage: Stage) -> NoReturn:
         log.warning("secure aggregation aborted at %s: %s", stage.value, reason)
         if self._ks is not None and stage in _SETUP:
             self._ks.ready = False  # a failed round only burns its slot
@@ -527,12 +421,12 @@ class SecAggServer:
         self._close()
         raise AbortError(reason, stage=stage.value)
 
-    def _require_ks(self) -> _KeySet:
+    def _require_ks(self) -> KeySetState:
         if self._ks is None:
             raise StageError("no key set")
         return self._ks
 
-    def _require_round(self) -> _Round:
+    def _require_round(self) -> RoundState:
         if self._rnd is None:
             raise StageError("no round in progress")
         return self._rnd

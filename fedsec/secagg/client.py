@@ -208,6 +208,34 @@ class SecAggClient:
         a non-negative integer (number of examples, clipped to ``max_weight``).
         NaN or infinite updates raise ``DataError`` before anything is masked.
         """
+        self._check_masked_request(req)
+        if update.shape != (req.dim,):
+            raise DataError(f"update has shape {update.shape}, expected ({req.dim},)")
+        w = self._weight(weight)
+        quantizer = round_quantizer(self.s.config, len(req.participants))
+        ring = quantizer.quantize(update.astype(np.float32, copy=False), w)
+        return self._mask(req, ring, w)
+
+    def masked_ring_input(
+        self,
+        req: MaskedInputRequest,
+        values: npt.NDArray[np.unsignedinteger],
+        weight: int,
+    ) -> MaskedInput:
+        """Stage 2 for inputs already encoded in Z_{2^k} (e.g. distributed DP).
+
+        ``values`` holds ``dim`` unsigned integers below ``2^bits``; they are
+        masked as they are (no quantisation), and the server's
+        ``AggregateResult.ring_sum`` is their sum modulo ``2^bits``.
+        """
+        self._check_masked_request(req)
+        if values.shape != (req.dim,) or values.dtype.kind != "u":
+            raise DataError("ring input must be an unsigned vector of length dim")
+        if values.size and int(values.max()) >> self.s.config.bits:
+            raise DataError("ring input has values of more than `bits` bits")
+        return self._mask(req, values.astype(np.uint32), self._weight(weight))
+
+    def _check_masked_request(self, req: MaskedInputRequest) -> None:
         s = self.s
         stage = Stage.MASKED_INPUT.value
         self._check_key_set(req.key_set, Stage.MASKED_INPUT)
@@ -219,23 +247,30 @@ class SecAggClient:
             raise MaliciousServerError("participants exclude this client", stage=stage)
         if not set(req.participants) <= set(s.nodes):
             raise MaliciousServerError("participant outside the key set", stage=stage)
-        if update.shape != (req.dim,):
-            raise DataError(f"update has shape {update.shape}, expected ({req.dim},)")
+
+    def _weight(self, weight: int) -> int:
+        if isinstance(weight, bool) or not isinstance(weight, int | np.integer):
+            raise DataError("weight must be an integer (number of examples)")
+        if weight < 0:
+            raise DataError("weight must be non-negative")
+        return min(int(weight), self.s.config.max_weight)
+
+    def _mask(
+        self, req: MaskedInputRequest, ring: npt.NDArray[np.uint32], weight: int
+    ) -> MaskedInput:
+        """Add the self mask and the pairwise masks; commit state; pack."""
+        s = self.s
         fresh = self._decrypt_shares(req)
         mates = [v for v in req.participants if v in s.peers and v != s.node_id]
         if len(mates) + 1 < s.threshold:
             raise MaliciousServerError(
-                "fewer participating neighbours than t", stage=stage
+                "fewer participating neighbours than t", stage=Stage.MASKED_INPUT.value
             )
         if any(s.peers[v].share is None and v not in fresh for v in mates):
             raise MaliciousServerError("no shares from a participating neighbour")
-        quantizer = round_quantizer(s.config, len(req.participants))
-        w = min(int(weight), s.config.max_weight)
-        if w < 0:
-            raise DataError("weight must be non-negative", stage=stage)
         vec = np.empty(req.dim + 1, dtype=np.uint32)
-        vec[: req.dim] = quantizer.quantize(update.astype(np.float32, copy=False), w)
-        vec[req.dim] = w
+        vec[: req.dim] = ring
+        vec[req.dim] = weight
         prg = MaskGenerator()
         mask_sk = s.mask_sks[req.slot]
         own = ks.self_mask_seed(
@@ -259,7 +294,7 @@ class SecAggClient:
                 prg.sub_into(vec, seed)
         masked_weight = int(vec[req.dim])
         body = vec[: req.dim]
-        np.bitwise_and(body, np.uint32(quantizer.ring_mask), out=body)
+        np.bitwise_and(body, np.uint32((1 << s.config.bits) - 1), out=body)
         self._enter(Stage.MASKED_INPUT)
         for v, plain in fresh.items():
             s.peers[v].share = plain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedsec.errors import AbortError
+from fedsec.errors import AbortError, DataError
 from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
 from fedsec.secagg.stages import Stage
 from tests.secagg.util import (
@@ -174,3 +174,45 @@ def test_failed_round_burns_only_its_slot() -> None:
     assert not fed.server.needs_setup()
     res = fed.round(2, updates, weights)
     assert res.survivors == tuple(fed.node_ids)
+
+
+def test_ring_inputs_are_summed_exactly_without_requantisation() -> None:
+    """Pre-encoded Z_{2^k} vectors (distributed DP) come back as their ring sum."""
+    config = SecAggConfig(bits=16, threshold=0.5, max_weight=4)
+    fed = federation(config, 6)
+    fed.setup()
+    rng = np.random.default_rng(3)
+    ring = {u: rng.integers(0, 1 << 16, 40, dtype=np.uint64) for u in fed.node_ids}
+    dropped = fed.node_ids[2]
+    requests = fed.server.begin_round(1, 40)
+    for u, req in requests.items():
+        if u != dropped:
+            reply = fed.clients[u].masked_ring_input(req, ring[u], 1)
+            fed.server.handle(u, reply)
+    for u, req in fed.server.advance().items():
+        fed.server.handle(u, fed.clients[u].unmask(req))
+    assert fed.server.advance() == {}
+    res = fed.server.result()
+    expected = sum(ring[u] for u in fed.node_ids if u != dropped) % (1 << 16)
+    assert np.array_equal(res.ring_sum, expected.astype(np.uint32))
+    assert res.total_weight == 5
+
+
+@pytest.mark.parametrize(
+    ("values", "weight"),
+    [
+        (np.full(40, 1 << 16, dtype=np.uint64), 1),  # too many bits
+        (np.zeros(40, dtype=np.int64), 1),  # signed
+        (np.zeros(39, dtype=np.uint32), 1),  # wrong length
+        (np.zeros(40, dtype=np.uint32), -1),  # negative weight
+        (np.zeros(40, dtype=np.uint32), 1.5),  # fractional weight
+    ],
+)
+def test_bad_ring_inputs_are_refused(values: np.ndarray, weight: object) -> None:
+    fed = federation(SecAggConfig(bits=16, threshold=0.5, max_weight=4), 5)
+    fed.setup()
+    me = fed.node_ids[0]
+    req = fed.server.begin_round(1, 40)[me]
+    with pytest.raises(DataError):
+        fed.clients[me].masked_ring_input(req, values, weight)
+    assert fed.clients[me].stage is Stage.SHARE_KEYS

@@ -14,9 +14,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedsec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fedsec.secagg.config import SecAggConfig
 
 TASKS = ("breast_cancer", "digits", "diabetes")
 PARTITIONS = ("iid", "dirichlet")
@@ -113,6 +116,10 @@ class SecAggSettings:
     bits: int = 20
     clip: float = 1.0  # clipping range of each update coordinate
     rounds_per_key_set: int = 5
+    max_weight: int = 1000  # public bound on a site's weight (its example count)
+    # active variant: folder with the public site registry (and, in simulation,
+    # every site's signing key); a SuperNode's own node config takes precedence
+    keys_dir: str = ""
 
     def __post_init__(self) -> None:
         _one_of("secagg-mode", self.mode, SECAGG_MODES)
@@ -126,11 +133,27 @@ class SecAggSettings:
         _positive("secagg-bits", self.bits)
         _positive("secagg-clip", self.clip)
         _positive("secagg-rounds-per-key-set", self.rounds_per_key_set)
+        _positive("secagg-max-weight", self.max_weight)
 
     @property
     def enabled(self) -> bool:
         """True unless the mode is ``none``."""
         return self.mode != "none"
+
+    def protocol_config(self) -> SecAggConfig:
+        """The public parameters of :mod:`fedsec.secagg` for these settings."""
+        from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
+
+        return SecAggConfig(
+            variant=Variant.ACTIVE if self.mode == "active" else Variant.SEMI_HONEST,
+            graph=GraphKind(self.graph),
+            degree=self.degree or None,
+            threshold=self.threshold,
+            bits=self.bits,
+            clip=self.clip,
+            max_weight=self.max_weight,
+            rounds_per_key_set=self.rounds_per_key_set,
+        )
 
 
 @dataclass(frozen=True)
@@ -283,6 +306,7 @@ class ClientSettings:
 
     data: DataConfig
     train: TrainConfig
+    secagg: SecAggSettings = dataclasses.field(default_factory=SecAggSettings)
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
 
@@ -298,6 +322,7 @@ class ClientSettings:
         return cls(
             data=DataConfig(**sections["data"]),
             train=TrainConfig(**sections["train"]),
+            secagg=SecAggSettings(**sections["secagg"]),
             dp=DPSettings(**sections["dp"]),
             faults=FaultSettings(**sections["faults"]),
         )
@@ -338,6 +363,8 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "secagg-bits": ("secagg", "bits"),
     "secagg-clip": ("secagg", "clip"),
     "secagg-rounds-per-key-set": ("secagg", "rounds_per_key_set"),
+    "secagg-max-weight": ("secagg", "max_weight"),
+    "secagg-keys-dir": ("secagg", "keys_dir"),
     "dp-mode": ("dp", "mode"),
     "dp-noise-multiplier": ("dp", "noise_multiplier"),
     "dp-target-epsilon": ("dp", "target_epsilon"),
@@ -356,7 +383,7 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
 }
 
 # Sections a site needs to read from each request.
-_CLIENT_SECTIONS = ("data", "train", "dp", "faults")
+_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "faults")
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,

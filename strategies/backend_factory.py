@@ -5,10 +5,13 @@ from __future__ import annotations
 from fedsec.config import RunConfig
 from strategies.backends import AggregationBackend, PlainBackend
 from strategies.central_dp import CentralDPBackend
+from strategies.secagg_backend import SecAggBackend
 
 
 def build_backend(cfg: RunConfig) -> AggregationBackend:
     """Plain FL, central DP, secure aggregation (with or without DP) or MPC."""
+    if cfg.secagg.enabled:
+        return SecAggBackend(cfg.secagg)
     if cfg.dp.mode == "central":
         return CentralDPBackend(cfg.dp)
     return PlainBackend()

@@ -1,0 +1,83 @@
+"""One site's contribution to a round: train from the global model, measure it.
+
+Shared by every mode: plain FedAvg replies with the trained weights; secure
+aggregation and MPC hide the update ``trained − start`` instead.
+Heavy modules (torch, scikit-learn, pandas) are imported here, not by the
+ClientApp module, so protocol-only messages do not pay for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from flwr.app import ConfigRecord, Context
+
+from clients.faults import maybe_poison
+from clients.private_training import PrivateState, train_privately
+from clients.site_data import load_site
+from clients.training import train_locally
+from fedsec.config import ClientSettings
+from fedsec.flower.records import Weights
+
+log = logging.getLogger("fedsec.client")
+DP_STATE_KEY = "fedsec.dp"
+
+
+@dataclass(frozen=True)
+class LocalUpdate:
+    """The global weights received, the weights to send, and public metrics."""
+
+    start: Weights
+    weights: Weights
+    num_examples: int
+    metrics: dict[str, float]
+
+
+def local_update(
+    start: Weights, config: ConfigRecord, settings: ClientSettings, context: Context
+) -> LocalUpdate:
+    """Train on the site's rows (DP-SGD if configured); apply injected poisoning."""
+    site = load_site(context.node_config, settings.data)
+    server_round = int(config.get("server-round", 0))
+    seed = settings.data.seed * 1000 + server_round
+    metrics: dict[str, float] = {}
+    if settings.dp.mode == "local_opacus":
+        saved = context.state.get(DP_STATE_KEY)
+        state = (
+            PrivateState(bytes(saved["accountant"]), float(saved["noise-multiplier"]))
+            if isinstance(saved, ConfigRecord)
+            else PrivateState()
+        )
+        private = train_privately(
+            start,
+            site,
+            settings,
+            state,
+            planned_rounds=int(config.get("num-server-rounds", 1)),
+            seed=seed,
+        )
+        context.state[DP_STATE_KEY] = ConfigRecord(
+            {
+                "accountant": private.state.accountant or b"",
+                "noise-multiplier": private.state.noise_multiplier,
+            }
+        )
+        log.info("fedsec site: DP-SGD epsilon=%.3f so far", private.epsilon)
+        result = private.local
+        metrics["epsilon"] = private.epsilon
+    else:
+        result = train_locally(
+            start,
+            site,
+            settings,
+            proximal_mu=float(config.get("proximal-mu", 0.0)),
+            seed=seed,
+        )
+    metrics["train-loss"] = result.train_loss
+    metrics["val-loss"] = result.val_loss
+    if not math.isnan(result.val_accuracy):
+        metrics["val-accuracy"] = result.val_accuracy
+    weights = maybe_poison(context.node_config, settings.faults, start, result.weights)
+    return LocalUpdate(start, weights, result.num_examples, metrics)

@@ -1,0 +1,165 @@
+"""Secure-aggregation handlers of the ClientApp (``query.secagg_<stage>``).
+
+The handlers only move messages: each parses the request with the protocol's
+strict ``from_record`` (any malformed field is a typed error and a one-line
+error reply), calls the :class:`~fedsec.secagg.client.SecAggClient` method of
+its stage, and stores the client's whole state as bytes in ``context.state``
+(node-local memory; the secret keys never leave the site). The masked-input
+handler first trains: the update ``trained − global`` is what gets masked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from clients.errors import one_line_errors
+from clients.faults import maybe_drop
+from fedsec.config import ClientSettings
+from fedsec.errors import ConfigError
+from fedsec.flower.records import flatten, record_to_weights
+from fedsec.flower.secagg import (
+    PROTOCOL_RECORD,
+    SITE_RECORD,
+    SITES_RECORD,
+    handler_action,
+)
+from fedsec.identity import load_registry, load_signing_key, verify_keys_for
+from fedsec.secagg.client import SecAggClient
+from fedsec.secagg.messages import (
+    AdvertiseKeysRequest,
+    ClientMessage,
+    ConsistencyRequest,
+    MaskedInputRequest,
+    ShareKeysRequest,
+    UnmaskRequest,
+)
+from fedsec.secagg.stages import Stage
+
+STATE_KEY = "fedsec.secagg"
+
+
+def site_name(node_config: dict[str, Any]) -> str:
+    """This site's name: node config ``secagg-site``, or ``site<partition-id>``."""
+    if "secagg-site" in node_config:
+        return str(node_config["secagg-site"])
+    if "partition-id" in node_config:
+        return f"site{int(node_config['partition-id'])}"
+    raise ConfigError("node config names no 'secagg-site'")
+
+
+def keys_dir(node_config: dict[str, Any], settings: ClientSettings) -> Path:
+    """The site's key folder: its own node config first, else the run's setting."""
+    folder = str(node_config.get("secagg-keys-dir", settings.secagg.keys_dir))
+    if not folder:
+        raise ConfigError("the active variant needs 'secagg-keys-dir'")
+    return Path(folder)
+
+
+def _load(context: Context, settings: ClientSettings) -> SecAggClient:
+    saved = context.state.get(STATE_KEY)
+    if isinstance(saved, ConfigRecord):
+        return SecAggClient.from_bytes(bytes(saved["client"]))
+    signing_key = None
+    if settings.secagg.mode == "active":
+        folder = keys_dir(dict(context.node_config), settings)
+        signing_key = load_signing_key(folder, site_name(dict(context.node_config)))
+    return SecAggClient(
+        context.node_id, settings.secagg.protocol_config(), signing_key=signing_key
+    )
+
+
+def _reply(
+    msg: Message,
+    context: Context,
+    client: SecAggClient,
+    out: ClientMessage,
+    **extra: Any,
+) -> Message:
+    context.state[STATE_KEY] = ConfigRecord({"client": client.to_bytes()})
+    content = RecordDict({PROTOCOL_RECORD: ConfigRecord(out.to_record()), **extra})
+    return Message(content=content, reply_to=msg)
+
+
+def _prepare(
+    msg: Message, context: Context, stage: Stage
+) -> tuple[ClientSettings, SecAggClient, dict[str, Any]]:
+    settings = ClientSettings.from_mapping(dict(msg.content["config"]))
+    maybe_drop(context.node_config, settings.faults, stage.value)
+    return settings, _load(context, settings), dict(msg.content[PROTOCOL_RECORD])
+
+
+@one_line_errors
+def advertise_keys(msg: Message, context: Context) -> Message:
+    """Stage 0: fresh key pairs for a new key set (and this site's name)."""
+    _, client, record = _prepare(msg, context, Stage.ADVERTISE_KEYS)
+    out = client.advertise_keys(AdvertiseKeysRequest.from_record(record))
+    name = ConfigRecord({"name": site_name(dict(context.node_config))})
+    return _reply(msg, context, client, out, **{SITE_RECORD: name})
+
+
+@one_line_errors
+def share_keys(msg: Message, context: Context) -> Message:
+    """Stage 1: Shamir shares of the seeds and mask keys, encrypted per peer."""
+    settings, client, record = _prepare(msg, context, Stage.SHARE_KEYS)
+    if settings.secagg.mode == "active":
+        sites = msg.content[SITES_RECORD]
+        mapping = dict(zip(sites["nodes"], sites["names"], strict=True))
+        registry = load_registry(keys_dir(dict(context.node_config), settings))
+        client.set_verify_keys(verify_keys_for(mapping, registry))
+    out = client.share_keys(ShareKeysRequest.from_record(record))
+    return _reply(msg, context, client, out)
+
+
+@one_line_errors
+def masked_input(msg: Message, context: Context) -> Message:
+    """Stage 2: train, then upload the quantised update under its masks."""
+    from clients.local_update import local_update
+
+    settings, client, record = _prepare(msg, context, Stage.MASKED_INPUT)
+    request = MaskedInputRequest.from_record(record)
+    update = local_update(
+        record_to_weights(msg.content["arrays"]),
+        msg.content["config"],
+        settings,
+        context,
+    )
+    delta = flatten(update.weights) - flatten(update.start)
+    out = client.masked_input(request, delta.astype(np.float32), update.num_examples)
+    public = {k: v for k, v in update.metrics.items() if k == "epsilon"}
+    return _reply(msg, context, client, out, metrics=MetricRecord(public))
+
+
+@one_line_errors
+def consistency_check(msg: Message, context: Context) -> Message:
+    """Stage 3 (active variant): sign the survivor set the server announced."""
+    _, client, record = _prepare(msg, context, Stage.CONSISTENCY_CHECK)
+    out = client.consistency_check(ConsistencyRequest.from_record(record))
+    return _reply(msg, context, client, out)
+
+
+@one_line_errors
+def unmask(msg: Message, context: Context) -> Message:
+    """Stage 4: per peer, the self-mask share if it survived, else the key share."""
+    _, client, record = _prepare(msg, context, Stage.UNMASK)
+    out = client.unmask(UnmaskRequest.from_record(record))
+    return _reply(msg, context, client, out)
+
+
+HANDLERS = {
+    Stage.ADVERTISE_KEYS: advertise_keys,
+    Stage.SHARE_KEYS: share_keys,
+    Stage.MASKED_INPUT: masked_input,
+    Stage.CONSISTENCY_CHECK: consistency_check,
+    Stage.UNMASK: unmask,
+}
+
+
+def register(app: ClientApp) -> None:
+    """Register one query handler per protocol stage on ``app``."""
+    for stage, handler in HANDLERS.items():
+        app.query(handler_action(stage))(handler)

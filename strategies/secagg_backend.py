@@ -1,0 +1,226 @@
+"""Secure aggregation as an aggregation backend: the server never sees an update.
+
+Drives :class:`fedsec.secagg.server.SecAggServer` over the Flower Grid. Each
+protocol stage is one ``send_and_receive`` of ``query.secagg_<stage>``
+messages; the training request rides on the masked-input stage, so a steady
+secure round costs two round trips (three with the active variant's
+consistency check), and key set-up (advertise + share keys) two more once per
+``rounds_per_key_set`` rounds.
+
+A site that answers with an error, a malformed reply, or not at all before the
+timeout is a dropout of that stage; the protocol recovers while at least t
+neighbours survive. Otherwise the round aborts (``AbortError``, logged), the
+strategy receives nothing and the global model stays as it was.
+
+The result handed to the strategy is one reply carrying the securely computed
+weighted average ``w + Σ n_i Δ_i / Σ n_i`` with weight ``Σ n_i``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedsec.config import SecAggSettings
+from fedsec.errors import AbortError, FedsecError
+from fedsec.flower.records import content_bytes
+from fedsec.flower.secagg import (
+    PROTOCOL_RECORD,
+    SITES_RECORD,
+    message_type,
+)
+from fedsec.identity import load_registry
+from fedsec.secagg.messages import (
+    AdvertiseKeys,
+    ClientMessage,
+    ConsistencyResponse,
+    MaskedInput,
+    ServerMessage,
+    ShareKeys,
+    UnmaskResponse,
+)
+from fedsec.secagg.server import SecAggServer
+from fedsec.secagg.stages import Stage
+from strategies.aggregate_reply import aggregate_reply, global_vector
+from strategies.backends import RoundOutcome, max_epsilon
+
+log = logging.getLogger("fedsec")
+
+RESPONSES: dict[Stage, type[ClientMessage]] = {
+    Stage.ADVERTISE_KEYS: AdvertiseKeys,
+    Stage.SHARE_KEYS: ShareKeys,
+    Stage.MASKED_INPUT: MaskedInput,
+    Stage.CONSISTENCY_CHECK: ConsistencyResponse,
+    Stage.UNMASK: UnmaskResponse,
+}
+
+
+class _Traffic:
+    """Bytes and round trips of one training round, per stage."""
+
+    def __init__(self) -> None:
+        self.down: dict[str, int] = defaultdict(int)
+        self.up: dict[str, int] = defaultdict(int)
+        self.round_trips = 0
+
+    def metrics(self, clients: int) -> dict[str, float]:
+        out: dict[str, float] = {"round_trips": float(self.round_trips)}
+        for stage, nbytes in self.up.items():
+            out[f"up_per_client_{stage}"] = nbytes / max(clients, 1)
+        return out
+
+
+class SecAggBackend:
+    """Bonawitz/SecAgg+ secure aggregation over the Grid (see module docstring)."""
+
+    def __init__(self, settings: SecAggSettings) -> None:
+        self.settings = settings
+        self.name = f"secagg-{settings.mode}"
+        self.server = SecAggServer(settings.protocol_config())
+        self.registry = (
+            load_registry(Path(settings.keys_dir)) if settings.mode == "active" else {}
+        )
+        self.key_set_nodes: frozenset[int] = frozenset()
+        self.sites: dict[int, str] = {}
+
+    def train_round(
+        self, grid: Grid, server_round: int, messages: list[Message], timeout: float
+    ) -> RoundOutcome:
+        """Set up keys if needed, then one secure round; returns the average."""
+        nodes = [m.metadata.dst_node_id for m in messages]
+        start, like = global_vector(messages)
+        config: ConfigRecord = messages[0].content["config"]
+        traffic = _Traffic()
+        epsilons: list[Message] = []
+        try:
+            if self.server.needs_setup() or not set(nodes) <= self.key_set_nodes:
+                self._setup(grid, nodes, config, traffic, timeout)
+            requests: Mapping[int, ServerMessage] = self.server.begin_round(
+                server_round, int(start.size), nodes
+            )
+            while requests:
+                replies = self._exchange(grid, requests, config, like, traffic, timeout)
+                epsilons += [r for r in replies if "metrics" in r.content]
+                requests = self.server.advance()
+            result = self.server.result()
+        except AbortError as exc:
+            log.warning(
+                "secure round %d aborted (%s); nothing was revealed and the global "
+                "model stays as it was",
+                server_round,
+                exc,
+            )
+            metrics = {
+                "aborted": 1.0,
+                **self._stage_metrics(),
+                **traffic.metrics(len(nodes)),
+            }
+            return RoundOutcome(
+                [], sum(traffic.up.values()), sum(traffic.down.values()), metrics
+            )
+        average = start + result.weighted_sum / max(result.total_weight, 1)
+        metrics = {
+            "survivors": float(len(result.survivors)),
+            "dropped": float(len(result.dropped)),
+            **self._stage_metrics(),
+            **traffic.metrics(len(nodes)),
+        }
+        epsilon = max_epsilon(epsilons)
+        if epsilon is not None:
+            metrics["epsilon"] = epsilon
+        reply = aggregate_reply(like, average, float(result.total_weight))
+        return RoundOutcome(
+            [reply], sum(traffic.up.values()), sum(traffic.down.values()), metrics
+        )
+
+    # ------------------------------------------------------------------ stages
+    def _setup(
+        self,
+        grid: Grid,
+        nodes: list[int],
+        config: ConfigRecord,
+        traffic: _Traffic,
+        timeout: float,
+    ) -> None:
+        self.key_set_nodes = frozenset()
+        self.sites = {}
+        requests: Mapping[int, ServerMessage] = self.server.begin_setup(nodes)
+        while requests:
+            self._exchange(grid, requests, config, None, traffic, timeout)
+            requests = self.server.advance()
+        self.key_set_nodes = frozenset(nodes)
+
+    def _exchange(
+        self,
+        grid: Grid,
+        requests: Mapping[int, ServerMessage],
+        config: ConfigRecord,
+        arrays: ArrayRecord | None,
+        traffic: _Traffic,
+        timeout: float,
+    ) -> list[Message]:
+        stage = next(iter(requests.values())).STAGE
+        out = []
+        for node, request in requests.items():
+            content = RecordDict(
+                {PROTOCOL_RECORD: ConfigRecord(request.to_record()), "config": config}
+            )
+            if stage is Stage.MASKED_INPUT and arrays is not None:
+                content["arrays"] = arrays
+            if stage is Stage.SHARE_KEYS and self.registry:
+                content[SITES_RECORD] = ConfigRecord(
+                    {"nodes": list(self.sites), "names": list(self.sites.values())}
+                )
+            out.append(
+                Message(
+                    content=content, dst_node_id=node, message_type=message_type(stage)
+                )
+            )
+        traffic.down[stage.value] += sum(content_bytes(m.content) for m in out)
+        traffic.round_trips += 1
+        replies = list(grid.send_and_receive(out, timeout=timeout))
+        accepted = []
+        for reply in replies:
+            node = reply.metadata.src_node_id
+            if reply.has_error():
+                log.info(
+                    "secagg %s: node %d dropped: %s",
+                    stage.value,
+                    node,
+                    reply.error.reason,
+                )
+                continue
+            traffic.up[stage.value] += content_bytes(reply.content)
+            try:
+                if stage is Stage.ADVERTISE_KEYS and self.registry:
+                    self._register_site(node, reply)
+                parsed = RESPONSES[stage].from_record(
+                    dict(reply.content[PROTOCOL_RECORD])
+                )
+                self.server.handle(node, parsed)
+            except (FedsecError, KeyError, TypeError, ValueError) as exc:
+                # a malformed or refused reply makes the node a dropout
+                log.warning(
+                    "secagg %s: reply of node %d refused: %s", stage.value, node, exc
+                )
+                continue
+            accepted.append(reply)
+        return accepted
+
+    def _register_site(self, node: int, reply: Message) -> None:
+        name = str(reply.content["site"]["name"])
+        if name not in self.registry or name in self.sites.values():
+            raise AbortError(
+                f"unknown or repeated site name {name!r}", stage="advertise_keys"
+            )
+        self.sites[node] = name
+        self.server.verify_keys[node] = self.registry[name]
+
+    def _stage_metrics(self) -> dict[str, float]:
+        m = self.server.metrics
+        return {f"dropouts_{stage}": float(n) for stage, n in m.dropouts.items() if n}

@@ -76,6 +76,19 @@ def agree(secret: bytes, peer_public: bytes, info: bytes) -> bytes:
     return hkdf(shared, info)
 
 
+def agree_many(secret: bytes, peers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """:func:`agree` with one secret key and many ``(peer_public, info)`` pairs."""
+    key = _private(secret)
+    out = []
+    for peer_public, info in peers:
+        try:
+            shared = key.exchange(X25519PublicKey.from_public_bytes(peer_public))
+        except ValueError as exc:
+            raise CryptoError("X25519 agreement failed: invalid public key") from exc
+        out.append(hkdf(shared, info))
+    return out
+
+
 def _private(secret: bytes) -> X25519PrivateKey:
     try:
         return X25519PrivateKey.from_private_bytes(secret)

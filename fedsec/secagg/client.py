@@ -48,6 +48,7 @@ from fedsec.secagg.rounds import round_quantizer
 from fedsec.secagg.stages import Stage, check_transition
 
 _R = TypeVar("_R", bound=Message)
+_T = TypeVar("_T")
 
 
 class SecAggClient:
@@ -277,17 +278,11 @@ class SecAggClient:
             s.seeds[req.slot], s.key_set, req.round, req.slot, s.node_id
         )
         prg.add_into(vec, own)
-        for v in mates:
-            seed = self._agree(
-                ks.pairwise_seed,
-                mask_sk,
-                ks.mask_public(s.peers[v].mask_pks, req.slot),
-                s.key_set,
-                req.round,
-                req.slot,
-                s.node_id,
-                v,
-            )
+        peers = [(v, ks.mask_public(s.peers[v].mask_pks, req.slot)) for v in mates]
+        seeds = self._agree(
+            ks.pairwise_seeds, mask_sk, s.node_id, peers, s.key_set, req.round, req.slot
+        )
+        for v, seed in zip(mates, seeds, strict=True):
             if s.node_id < v:
                 prg.add_into(vec, seed)
             else:
@@ -427,7 +422,7 @@ class SecAggClient:
             )
 
     @staticmethod
-    def _agree(derive: Callable[..., bytes], *args: bytes | int) -> bytes:
+    def _agree(derive: Callable[..., _T], *args: object) -> _T:
         """Run a key agreement; a malformed server-supplied key is malicious."""
         try:
             return derive(*args)

@@ -99,6 +99,24 @@ def pairwise_seed(
     return kdf.agree(mask_sk, peer_mask_pk, info)
 
 
+def pairwise_seeds(
+    mask_sk: bytes,
+    node: int,
+    peers: Sequence[tuple[int, bytes]],
+    key_set: int,
+    rnd: int,
+    slot: int,
+) -> list[bytes]:
+    """:func:`pairwise_seed` of ``node`` with each ``(peer, peer_mask_pk)``."""
+    return kdf.agree_many(
+        mask_sk,
+        [
+            (pk, kdf.label("pairwise-mask", key_set, rnd, slot, *sorted((node, v))))
+            for v, pk in peers
+        ],
+    )
+
+
 def self_mask_seed(seed: bytes, key_set: int, rnd: int, slot: int, node: int) -> bytes:
     """PRG seed of a node's self mask in (key set, round, slot)."""
     return kdf.hkdf(seed, kdf.label("self-mask", key_set, rnd, slot, node))

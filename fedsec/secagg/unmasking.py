@@ -42,11 +42,10 @@ def unmask_sum(r: RoundState, k: KeySetState, prg: MaskGenerator) -> AggregateRe
         pair = X25519KeyPair.from_secret(_secret(u, r.key_shares, k, lagrange))
         if pair.public != ks.mask_public(k.adverts[u].mask_pks, r.slot):
             raise UnmaskError("reconstructed mask key does not match", node_id=u)
-        for v in sorted(k.closed(u) & set(r.survivors)):
-            peer_pk = ks.mask_public(k.adverts[v].mask_pks, r.slot)
-            seed = ks.pairwise_seed(
-                pair.secret, peer_pk, k.key_set, r.round, r.slot, u, v
-            )
+        mates = sorted(k.closed(u) & set(r.survivors))
+        peers = [(v, ks.mask_public(k.adverts[v].mask_pks, r.slot)) for v in mates]
+        seeds = ks.pairwise_seeds(pair.secret, u, peers, k.key_set, r.round, r.slot)
+        for v, seed in zip(mates, seeds, strict=True):
             _apply(r, prg, seed, v < u)  # v added +PRG iff v < u
     body = r.acc[: r.dim]
     np.bitwise_and(body, np.uint32(r.quantizer.ring_mask), out=body)

@@ -10,10 +10,13 @@ handler first trains: the update ``trained − global`` is what gets masked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
@@ -41,6 +44,20 @@ from fedsec.secagg.messages import (
 from fedsec.secagg.stages import Stage
 
 STATE_KEY = "fedsec.secagg"
+
+Handler = Callable[[Message, Context], Message]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a site masks: a flat float32 update, its weight, public metrics."""
+
+    delta: npt.NDArray[np.float32]
+    weight: int
+    public_metrics: dict[str, float]
+
+
+UpdateFn = Callable[[Message, Context, ClientSettings], Update]
 
 
 def site_name(node_config: dict[str, Any]) -> str:
@@ -115,13 +132,10 @@ def share_keys(msg: Message, context: Context) -> Message:
     return _reply(msg, context, client, out)
 
 
-@one_line_errors
-def masked_input(msg: Message, context: Context) -> Message:
-    """Stage 2: train, then upload the quantised update under its masks."""
+def train_update(msg: Message, context: Context, settings: ClientSettings) -> Update:
+    """The default update source: local training from the received global model."""
     from clients.local_update import local_update
 
-    settings, client, record = _prepare(msg, context, Stage.MASKED_INPUT)
-    request = MaskedInputRequest.from_record(record)
     update = local_update(
         record_to_weights(msg.content["arrays"]),
         msg.content["config"],
@@ -129,9 +143,25 @@ def masked_input(msg: Message, context: Context) -> Message:
         context,
     )
     delta = flatten(update.weights) - flatten(update.start)
-    out = client.masked_input(request, delta.astype(np.float32), update.num_examples)
     public = {k: v for k, v in update.metrics.items() if k == "epsilon"}
-    return _reply(msg, context, client, out, metrics=MetricRecord(public))
+    return Update(delta.astype(np.float32), update.num_examples, public)
+
+
+def make_masked_input(update_fn: UpdateFn) -> Handler:
+    """The masked-input handler, taking its update from ``update_fn``."""
+
+    @one_line_errors
+    def masked_input(msg: Message, context: Context) -> Message:
+        """Stage 2: compute the update, upload it quantised under its masks."""
+        settings, client, record = _prepare(msg, context, Stage.MASKED_INPUT)
+        request = MaskedInputRequest.from_record(record)
+        update = update_fn(msg, context, settings)
+        out = client.masked_input(request, update.delta, update.weight)
+        return _reply(
+            msg, context, client, out, metrics=MetricRecord(update.public_metrics)
+        )
+
+    return masked_input
 
 
 @one_line_errors
@@ -150,16 +180,17 @@ def unmask(msg: Message, context: Context) -> Message:
     return _reply(msg, context, client, out)
 
 
-HANDLERS = {
-    Stage.ADVERTISE_KEYS: advertise_keys,
-    Stage.SHARE_KEYS: share_keys,
-    Stage.MASKED_INPUT: masked_input,
-    Stage.CONSISTENCY_CHECK: consistency_check,
-    Stage.UNMASK: unmask,
-}
+def register(app: ClientApp, update_fn: UpdateFn = train_update) -> None:
+    """Register one query handler per protocol stage on ``app``.
 
-
-def register(app: ClientApp) -> None:
-    """Register one query handler per protocol stage on ``app``."""
-    for stage, handler in HANDLERS.items():
+    ``update_fn`` produces the vector to mask (benchmarks pass a synthetic one).
+    """
+    handlers: dict[Stage, Handler] = {
+        Stage.ADVERTISE_KEYS: advertise_keys,
+        Stage.SHARE_KEYS: share_keys,
+        Stage.MASKED_INPUT: make_masked_input(update_fn),
+        Stage.CONSISTENCY_CHECK: consistency_check,
+        Stage.UNMASK: unmask,
+    }
+    for stage, handler in handlers.items():
         app.query(handler_action(stage))(handler)

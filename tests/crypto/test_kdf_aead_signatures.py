@@ -55,3 +55,14 @@ def test_signature_verification_raises() -> None:
         signatures.verify(other, b"keys", sig)
     with pytest.raises(CryptoError):
         signatures.verify(b"bad", b"keys", sig)
+
+
+def test_agree_many_matches_agree() -> None:
+    me = kdf.X25519KeyPair.generate()
+    peers = [kdf.X25519KeyPair.generate() for _ in range(3)]
+    batch = [(p.public, kdf.label("m", i)) for i, p in enumerate(peers)]
+    assert kdf.agree_many(me.secret, batch) == [
+        kdf.agree(me.secret, pk, info) for pk, info in batch
+    ]
+    with pytest.raises(CryptoError):
+        kdf.agree_many(me.secret, [(bytes(32), b"x")])

@@ -105,7 +105,8 @@ def test_integer_mul_is_exact() -> None:
     x = np.array([3, -4, 2**20, 0], dtype=np.int64).view(np.uint64)
     y = np.array([-5, 6, 2**20, 9], dtype=np.int64).view(np.uint64)
     out, _ = run(
-        lambda rt, p: ar.reveal(rt, ar.mul(rt, *p)), list(zip(share(x), share(y)))
+        lambda rt, p: ar.reveal(rt, ar.mul(rt, *p)),
+        list(zip(share(x), share(y), strict=True)),
     )
     np.testing.assert_array_equal(out.outputs[0].view(np.int64), [-15, -24, 2**40, 0])
 

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -348,18 +347,18 @@ async def _mpyc_main(mpc: Any, args: argparse.Namespace) -> None:
     total = None
     for _ in range(args.repeats):
         mine = mpc.pid == 0
-        X = mpc.input(
+        xs = mpc.input(
             secint.array(xi if mine else np.zeros((n, d), np.int64)), senders=0
         )
-        W = mpc.input(
+        ws = mpc.input(
             secint.array(w.astype(np.int64) if mine else np.zeros(n, np.int64)),
             senders=0,
         )
         await mpc.barrier()
-        await mpc.output(X[0, 0])  # inputs are shared before the timer starts
+        await mpc.output(xs[0, 0])  # inputs are shared before the timer starts
         t = time.perf_counter()
         # norms ||x_j||^2 (2f fractional bits): one inner product per client
-        s = [X[j] @ X[j] for j in range(n)]
+        s = [xs[j] @ xs[j] for j in range(n)]
         s = mpc.convert([mpc.trunc(sj, f=f) for sj in s], secfxp)  # now f bits
         u = secfxp.array(np.array([0.0] * n)) + mpc.np_fromlist(s) * (2.0**-f / CLIP**2)
         v = mpc.np_maximum(u, secfxp.array(np.ones(n)))
@@ -371,9 +370,9 @@ async def _mpyc_main(mpc: Any, args: argparse.Namespace) -> None:
         yy = y * 2**f
         scale = mpc.convert([yy[k] for k in range(n)], secint)  # integers, f bits
         a = mpc.np_fromlist(scale) * mpc.np_minimum(
-            W, secint.array(np.full(n, MAX_WEIGHT))
+            ws, secint.array(np.full(n, MAX_WEIGHT))
         )
-        tot = a @ X  # one integer matrix-vector product: no truncation per element
+        tot = a @ xs  # one integer matrix-vector product: no truncation per element
         total = await mpc.output(tot)
         seconds.append(time.perf_counter() - t)
     await mpc.shutdown()

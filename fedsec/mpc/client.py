@@ -196,6 +196,19 @@ class ShareBatch:
         self.ids: list[int] = []
         self.digests: list[tuple[bytes, bytes]] = []
 
+    def fits(self, capacity: int, dim: int, frac_bits: int) -> bool:
+        """Whether this batch can be :meth:`reset` for the given shape."""
+        return (
+            self._a.shape[0] >= capacity
+            and self.dim == dim
+            and self.frac_bits == frac_bits
+        )
+
+    def reset(self) -> None:
+        """Forget the clients (keep the buffers: a party reuses them each round)."""
+        self.ids = []
+        self.digests = []
+
     def add(self, package: bytes, *, session: int, client_id: int) -> None:
         """Decrypt ``package`` from ``client_id`` into the next free row.
 

@@ -66,6 +66,7 @@ class Party:
         self.channel = channel
         self.config = config
         self.last_report: PartyReport | None = None
+        self._batch: ShareBatch | None = None
 
     @property
     def index(self) -> int:
@@ -75,8 +76,18 @@ class Party:
     def open_packages(
         self, session: int, packages: Mapping[int, bytes], dim: int
     ) -> tuple[ClientInputs, list[int]]:
-        """Decrypt the packages; returns the inputs and the ids that failed."""
-        batch = ShareBatch(self.keys, len(packages), dim, self.config.frac_bits)
+        """Decrypt the packages; returns the inputs and the ids that failed.
+
+        The decryption buffers are kept and reused by the next session, so a
+        long-running party does not pay for fresh memory every round; the
+        returned inputs are only valid until the next call.
+        """
+        f = self.config.frac_bits
+        if self._batch is not None and self._batch.fits(len(packages), dim, f):
+            batch = self._batch
+            batch.reset()  # the previous session's output share is already out
+        else:
+            batch = self._batch = ShareBatch(self.keys, len(packages), dim, f)
         rejected: list[int] = []
         for cid in sorted(packages):
             try:

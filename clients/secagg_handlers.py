@@ -61,12 +61,16 @@ UpdateFn = Callable[[Message, Context, ClientSettings], Update]
 
 
 def site_name(node_config: dict[str, Any]) -> str:
-    """This site's name: node config ``secagg-site``, or ``site<partition-id>``."""
+    """This site's name: node config ``secagg-site``, or ``site<partition-id>``.
+
+    Only the active variant needs it (to find the site's signing key); without
+    either key the site is anonymous (``""``).
+    """
     if "secagg-site" in node_config:
         return str(node_config["secagg-site"])
     if "partition-id" in node_config:
         return f"site{int(node_config['partition-id'])}"
-    raise ConfigError("node config names no 'secagg-site'")
+    return ""
 
 
 def keys_dir(node_config: dict[str, Any], settings: ClientSettings) -> Path:
@@ -84,7 +88,10 @@ def _load(context: Context, settings: ClientSettings) -> SecAggClient:
     signing_key = None
     if settings.secagg.mode == "active":
         folder = keys_dir(dict(context.node_config), settings)
-        signing_key = load_signing_key(folder, site_name(dict(context.node_config)))
+        name = site_name(dict(context.node_config))
+        if not name:
+            raise ConfigError("the active variant needs node config 'secagg-site'")
+        signing_key = load_signing_key(folder, name)
     return SecAggClient(
         context.node_id, settings.secagg.protocol_config(), signing_key=signing_key
     )

@@ -141,7 +141,7 @@ def local_deployment(workdir: Path, num_sites: int = 3) -> Iterator[Deployment]:
                         "--port",
                         str(free_port()),
                         "--node-config",
-                        f'data-path="{path}"',
+                        f'data-path="{path}" secagg-site="site{i}"',
                     ],
                     env,
                     workdir / f"supernode{i}.log",
@@ -165,7 +165,7 @@ def _terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         proc.wait(grace)
 
 
-ROUND_LINE = re.compile(r"round (\d+)/(\d+) \[(\w+)\]: accuracy=([0-9.na]+)")
+ROUND_LINE = re.compile(r"round (\d+)/(\d+) \[(\w+)[^\]]*\]: accuracy=([0-9.na]+)")
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ import numpy as np
 from fedsec.crypto import aead, signatures
 from fedsec.crypto.packing import packed_size, padded_length, unpack_add
 from fedsec.crypto.prg import MaskGenerator
-from fedsec.errors import AbortError, CryptoError
+from fedsec.errors import AbortError, ConfigError, CryptoError
 from fedsec.secagg import keyschedule as ks
 from fedsec.secagg.config import SecAggConfig
 from fedsec.secagg.errors import MessageFormatError, StageError
@@ -122,6 +122,8 @@ class SecAggServer:
     def begin_setup(self, node_ids: Sequence[int]) -> dict[int, AdvertiseKeysRequest]:
         """Start a new key set among ``node_ids``; returns the advertise requests."""
         nodes = tuple(sorted(set(node_ids)))
+        if any(not 0 <= u < 2**64 for u in nodes):
+            raise ConfigError("node ids must be in [0, 2^64)")
         if len(nodes) < 2:
             raise AbortError("need at least two clients", stage="advertise_keys")
         self._last_key_set += 1

@@ -23,9 +23,10 @@ from flwr.clientapp import ClientApp
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
 from fedsec.config import ClientSettings
-from fedsec.errors import ConfigError
+from fedsec.errors import ConfigError, MaliciousServerError
 from fedsec.flower.records import flatten, record_to_weights
 from fedsec.flower.secagg import (
+    DP_RECORD,
     PROTOCOL_RECORD,
     SITE_RECORD,
     SITES_RECORD,
@@ -154,6 +155,31 @@ def train_update(msg: Message, context: Context, settings: ClientSettings) -> Up
     return Update(delta.astype(np.float32), update.num_examples, public)
 
 
+def _masked_with_noise(
+    client: SecAggClient,
+    request: MaskedInputRequest,
+    update: Update,
+    msg: Message,
+    settings: ClientSettings,
+) -> ClientMessage:
+    """Distributed DP: clip, rotate, round, add discrete noise, mask in the ring."""
+    from fedsec.dp.distributed import DistributedDPParams, encode
+
+    record = msg.content[DP_RECORD]
+    params = DistributedDPParams.from_config(dict(record))
+    if params.ring_bits != settings.secagg.bits or params.dim != update.delta.size:
+        raise MaliciousServerError(
+            "noise parameters do not match the round", stage="ddp"
+        )
+    if params.noise_multiplier < settings.dp.noise_multiplier or (
+        params.clip_norm > settings.dp.clip_norm
+    ):
+        raise MaliciousServerError("noise below the configured level", stage="ddp")
+    values = encode(update.delta, params, bytes(record["rotation-seed"]))
+    # every site weighs 1: the mean is over the survivors (DP-FedAvg)
+    return client.masked_ring_input(request, values.astype(np.uint32), 1)
+
+
 def make_masked_input(update_fn: UpdateFn) -> Handler:
     """The masked-input handler, taking its update from ``update_fn``."""
 
@@ -163,7 +189,16 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
         settings, client, record = _prepare(msg, context, Stage.MASKED_INPUT)
         request = MaskedInputRequest.from_record(record)
         update = update_fn(msg, context, settings)
-        out = client.masked_input(request, update.delta, update.weight)
+        if DP_RECORD in msg.content:
+            out = _masked_with_noise(client, request, update, msg, settings)
+        elif settings.dp.mode == "distributed":
+            # an honest site never sends a noise-free update when DP is on
+            raise MaliciousServerError(
+                "distributed DP is on but the request carries no noise parameters",
+                stage=Stage.MASKED_INPUT.value,
+            )
+        else:
+            out = client.masked_input(request, update.delta, update.weight)
         return _reply(
             msg, context, client, out, metrics=MetricRecord(update.public_metrics)
         )

@@ -11,7 +11,7 @@ from strategies.secagg_backend import SecAggBackend
 def build_backend(cfg: RunConfig) -> AggregationBackend:
     """Plain FL, central DP, secure aggregation (with or without DP) or MPC."""
     if cfg.secagg.enabled:
-        return SecAggBackend(cfg.secagg)
+        return SecAggBackend(cfg.secagg, cfg.dp)
     if cfg.dp.mode == "central":
         return CentralDPBackend(cfg.dp)
     return PlainBackend()

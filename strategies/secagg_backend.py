@@ -19,17 +19,22 @@ weighted average ``w + Σ n_i Δ_i / Σ n_i`` with weight ``Σ n_i``.
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
-from fedsec.config import SecAggSettings
+from fedsec.config import DPSettings, SecAggSettings
+from fedsec.dp.accounting import epsilon
+from fedsec.dp.distributed import DistributedDPParams, decode
 from fedsec.errors import AbortError, FedsecError
 from fedsec.flower.records import content_bytes
 from fedsec.flower.secagg import (
+    DP_RECORD,
     PROTOCOL_RECORD,
     SITES_RECORD,
     message_type,
@@ -60,6 +65,14 @@ RESPONSES: dict[Stage, type[ClientMessage]] = {
 }
 
 
+@dataclass(frozen=True)
+class RoundNoise:
+    """Public distributed-DP parameters of one round and its rotation seed."""
+
+    params: DistributedDPParams
+    seed: bytes
+
+
 class _Traffic:
     """Bytes and round trips of one training round, per stage."""
 
@@ -78,9 +91,11 @@ class _Traffic:
 class SecAggBackend:
     """Bonawitz/SecAgg+ secure aggregation over the Grid (see module docstring)."""
 
-    def __init__(self, settings: SecAggSettings) -> None:
+    def __init__(self, settings: SecAggSettings, dp: DPSettings | None = None) -> None:
         self.settings = settings
-        self.name = f"secagg-{settings.mode}"
+        self.dp = dp if dp is not None and dp.mode == "distributed" else None
+        self.name = f"secagg-{settings.mode}" + ("+ddp" if self.dp else "")
+        self.dp_rounds = 0
         self.server = SecAggServer(settings.protocol_config())
         self.registry = (
             load_registry(Path(settings.keys_dir)) if settings.mode == "active" else {}
@@ -100,11 +115,15 @@ class SecAggBackend:
         try:
             if self.server.needs_setup() or not set(nodes) <= self.key_set_nodes:
                 self._setup(grid, nodes, config, traffic, timeout)
+            noise = self._noise_params(int(start.size), len(nodes))
+            dim = int(start.size) if noise is None else noise.params.padded_dim
             requests: Mapping[int, ServerMessage] = self.server.begin_round(
-                server_round, int(start.size), nodes
+                server_round, dim, nodes
             )
             while requests:
-                replies = self._exchange(grid, requests, config, like, traffic, timeout)
+                replies = self._exchange(
+                    grid, requests, config, like, traffic, timeout, noise
+                )
                 epsilons += [r for r in replies if "metrics" in r.content]
                 requests = self.server.advance()
             result = self.server.result()
@@ -123,7 +142,13 @@ class SecAggBackend:
             return RoundOutcome(
                 [], sum(traffic.up.values()), sum(traffic.down.values()), metrics
             )
-        average = start + result.weighted_sum / max(result.total_weight, 1)
+        if noise is None:
+            average = start + result.weighted_sum / max(result.total_weight, 1)
+        else:
+            # unweighted mean of the clipped, noised updates of the survivors
+            average = start + decode(
+                result.ring_sum, noise.params, noise.seed, float(len(result.survivors))
+            )
         metrics = {
             "survivors": float(len(result.survivors)),
             "dropped": float(len(result.dropped)),
@@ -131,11 +156,45 @@ class SecAggBackend:
             **traffic.metrics(len(nodes)),
         }
         epsilon = max_epsilon(epsilons)
+        if noise is not None:
+            epsilon = self._account(noise.params, len(nodes), grid)
         if epsilon is not None:
             metrics["epsilon"] = epsilon
         reply = aggregate_reply(like, average, float(result.total_weight))
         return RoundOutcome(
             [reply], sum(traffic.up.values()), sum(traffic.down.values()), metrics
+        )
+
+    # ------------------------------------------------------- distributed DP
+    def _noise_params(self, dim: int, num_clients: int) -> RoundNoise | None:
+        """This round's public distributed-DP parameters and rotation seed."""
+        if self.dp is None:
+            return None
+        cfg = self.server.config
+        params = DistributedDPParams(
+            dim=dim,
+            clip_norm=self.dp.clip_norm,
+            noise_multiplier=self.dp.noise_multiplier,
+            num_clients=num_clients,
+            # the noise of any t survivors must reach the target (Kairouz et al.)
+            min_survivors=cfg.threshold_for(num_clients),
+            ring_bits=cfg.bits,
+            mechanism=self.dp.mechanism,
+        )
+        return RoundNoise(params, os.urandom(32))
+
+    def _account(self, params: DistributedDPParams, sampled: int, grid: Grid) -> float:
+        """ε(δ) after this round, with the effective noise and the sampling rate."""
+        if self.dp is None:
+            raise AbortError("no distributed DP configured")
+        self.dp_rounds += 1
+        total = max(len(list(grid.get_node_ids())), sampled)
+        return epsilon(
+            self.dp_rounds,
+            params.effective_noise_multiplier(),
+            sampled / total,
+            self.dp.delta,
+            self.dp.accountant,
         )
 
     # ------------------------------------------------------------------ stages
@@ -163,6 +222,7 @@ class SecAggBackend:
         arrays: ArrayRecord | None,
         traffic: _Traffic,
         timeout: float,
+        noise: RoundNoise | None = None,
     ) -> list[Message]:
         stage = next(iter(requests.values())).STAGE
         out = []
@@ -172,6 +232,10 @@ class SecAggBackend:
             )
             if stage is Stage.MASKED_INPUT and arrays is not None:
                 content["arrays"] = arrays
+                if noise is not None:
+                    content[DP_RECORD] = ConfigRecord(
+                        {**noise.params.to_config(), "rotation-seed": noise.seed}
+                    )
             if stage is Stage.SHARE_KEYS and self.registry:
                 content[SITES_RECORD] = ConfigRecord(
                     {"nodes": list(self.sites), "names": list(self.sites.values())}

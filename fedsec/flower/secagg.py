@@ -5,7 +5,9 @@ content holds the protocol message as a ConfigRecord under ``"secagg"``
 (built by the protocol's ``to_record`` and read back by its strict
 ``from_record``), the training config under ``"config"``, the global model
 under ``"arrays"`` (masked-input stage only) and, for the active variant's
-share-keys stage, the node → site-name map under ``"sites"``.
+share-keys stage, the node → site-name map under ``"sites"``. With
+distributed DP the masked-input request also carries the round's public
+noise parameters and rotation seed under ``"ddp"``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from fedsec.secagg.stages import Stage
 PROTOCOL_RECORD = "secagg"
 SITES_RECORD = "sites"
 SITE_RECORD = "site"
+# distributed DP: the round's public noise parameters and rotation seed
+DP_RECORD = "ddp"
 
 
 def message_type(stage: Stage) -> str:

@@ -26,7 +26,7 @@ def _drop_counts(n: int, t: int) -> list[int]:
     return sorted({0, 1, (n - t) // 2, n - t}) if n > 5 else list(range(n - t + 1))
 
 
-def _cases() -> list[tuple[SecAggConfig, int, Stage, int]]:
+def _cases() -> list:
     cases = []
     for config in (SEMI, ACTIVE):
         stages = [Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT]
@@ -35,14 +35,22 @@ def _cases() -> list[tuple[SecAggConfig, int, Stage, int]]:
         for n in (5, 20):
             t = config.threshold_for(n)
             for stage in stages:
-                cases += [(config, n, stage, f) for f in _drop_counts(n, t)]
+                cases += [
+                    pytest.param(
+                        config,
+                        n,
+                        stage,
+                        f,
+                        id=f"{config.variant.value}-n{n}-{stage.value}-drop{f}",
+                    )
+                    for f in _drop_counts(n, t)
+                ]
     return cases
 
 
 @pytest.mark.parametrize(
     ("config", "n", "stage", "drops"),
     _cases(),
-    ids=lambda v: getattr(v, "value", None) or str(v)[:12],
 )
 def test_dropouts_give_the_exact_ring_sum(
     monkeypatch: pytest.MonkeyPatch,

@@ -93,6 +93,15 @@ class SecAggClient:
         client.s = load_state(data)
         return client
 
+    def set_verify_keys(self, verify_keys: dict[int, bytes]) -> None:
+        """Install the peers' verification keys (active variant).
+
+        The keys must come from a source independent of the server (a site
+        registry distributed out of band, see :mod:`fedsec.identity`); they
+        replace any installed before and are checked on every signature.
+        """
+        self.s.verify_keys = dict(verify_keys)
+
     @property
     def stage(self) -> Stage:
         """The last stage this client completed."""

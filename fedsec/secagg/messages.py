@@ -10,6 +10,7 @@ Maps from node to value travel as two parallel lists (ids strictly increasing).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -363,3 +364,41 @@ ServerMessage = (
 ClientMessage = (
     AdvertiseKeys | ShareKeys | MaskedInput | ConsistencyResponse | UnmaskResponse
 )
+
+_SERVER_TYPES: dict[str, type[ServerMessage]] = {
+    cls.TAG: cls
+    for cls in (
+        AdvertiseKeysRequest,
+        ShareKeysRequest,
+        MaskedInputRequest,
+        ConsistencyRequest,
+        UnmaskRequest,
+    )
+}
+_CLIENT_TYPES: dict[str, type[ClientMessage]] = {
+    cls.TAG: cls
+    for cls in (
+        AdvertiseKeys,
+        ShareKeys,
+        MaskedInput,
+        ConsistencyResponse,
+        UnmaskResponse,
+    )
+}
+
+
+def parse_server_message(record: object) -> ServerMessage:
+    """Parse any server -> client record (dispatch on its ``msg`` tag)."""
+    return _lookup(_SERVER_TYPES, record).from_record(record)
+
+
+def parse_client_message(record: object) -> ClientMessage:
+    """Parse any client -> server record (dispatch on its ``msg`` tag)."""
+    return _lookup(_CLIENT_TYPES, record).from_record(record)
+
+
+def _lookup(table: dict[str, type[M]], record: object) -> type[M]:
+    tag = record.get("msg") if isinstance(record, Mapping) else None
+    if not isinstance(tag, str) or tag not in table:
+        raise MessageFormatError("record is not a known secure-aggregation message")
+    return table[tag]

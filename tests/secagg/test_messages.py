@@ -24,6 +24,8 @@ from fedsec.secagg.messages import (
     ShareKeysRequest,
     UnmaskRequest,
     UnmaskResponse,
+    parse_client_message,
+    parse_server_message,
 )
 from fedsec.secagg.records import record_nbytes
 from fedsec.secagg.stages import Stage
@@ -233,3 +235,19 @@ def _fuzz_federation():  # one server waiting for masked inputs of round 1
 
 
 _FUZZ_FED = _fuzz_federation()
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_parse_dispatches_on_the_tag(msg) -> None:
+    record = msg.to_record()
+    from_server = type(msg).TAG.endswith(".request")
+    right, wrong = (
+        (parse_server_message, parse_client_message)
+        if from_server
+        else (parse_client_message, parse_server_message)
+    )
+    assert right(record) == msg
+    with pytest.raises(MessageFormatError):
+        wrong(record)
+    with pytest.raises(MessageFormatError):
+        right({**record, "msg": "nope"})

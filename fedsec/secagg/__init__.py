@@ -7,7 +7,12 @@ See ``docs/secagg.md`` for the protocol, threat models and how to drive it.
 from fedsec.secagg.client import SecAggClient
 from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
 from fedsec.secagg.errors import MessageFormatError, ServerReplayError, StageError
-from fedsec.secagg.messages import ClientMessage, ServerMessage
+from fedsec.secagg.messages import (
+    ClientMessage,
+    ServerMessage,
+    parse_client_message,
+    parse_server_message,
+)
 from fedsec.secagg.server import SecAggServer
 from fedsec.secagg.server_state import AggregateResult, StageMetrics
 from fedsec.secagg.stages import Stage
@@ -26,4 +31,6 @@ __all__ = [
     "StageError",
     "StageMetrics",
     "Variant",
+    "parse_client_message",
+    "parse_server_message",
 ]

@@ -19,7 +19,7 @@ export RAY_DEDUP_LOGS := 0
 export FLWR_HOME := $(CURDIR)/.flwr
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv demo test test-fast test-deployment lint format typecheck bench clean
+.PHONY: venv demo test test-fast test-deployment lint format typecheck keys clean
 
 venv: $(STAMP)
 
@@ -58,3 +58,7 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .flwr outputs multirun .pytest_cache .mypy_cache .ruff_cache
+
+## Site signing keys + public registry for the active secure-aggregation variant.
+keys: $(STAMP)
+	$(PY) -m experiments.site_keys --sites 10 --out .flwr/secagg-keys

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fedsec.config import RunConfig
@@ -38,6 +38,22 @@ def quiet_flower_env() -> None:
     os.environ.setdefault("FLWR_HOME", str(ROOT / ".flwr"))
 
 
+def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
+    """Active secure aggregation: make sure the simulated sites have keys.
+
+    The keys are provisioned here, out of band, as a consortium would; the
+    ServerApp only ever reads the public registry.
+    """
+    if cfg.secagg.mode != "active":
+        return cfg
+    from experiments.site_keys import ensure_site_keys
+
+    folder = Path(cfg.secagg.keys_dir or ".flwr/secagg-keys")
+    folder = folder if folder.is_absolute() else ROOT / folder
+    ensure_site_keys(folder, num_clients)
+    return replace(cfg, secagg=replace(cfg.secagg, keys_dir=str(folder)))
+
+
 def simulate(
     cfg: RunConfig,
     num_clients: int,
@@ -51,6 +67,7 @@ def simulate(
     from strategies.server_app import make_server_app
 
     resources = resources or SimulationResources()
+    cfg = _with_site_keys(cfg, num_clients)
     histories: list[History] = []
     errors: list[BaseException] = []
 

@@ -57,3 +57,23 @@ def test_too_many_dropouts_abort_and_keep_the_model() -> None:
     for record in history.rounds:
         assert record.extra["aborted"] == 1
     assert history.rounds[-1].accuracy == history.initial.accuracy
+
+
+def test_active_variant_signs_and_checks_consistency(tmp_path) -> None:
+    cfg = RunConfig.from_mapping(
+        {
+            "num-server-rounds": 2,
+            "secagg-mode": "active",
+            "secagg-threshold": 0.67,
+            "secagg-keys-dir": str(tmp_path / "keys"),
+            "faults-drop": "2:unmask",
+        }
+    )
+    history = simulate(cfg, num_clients=5)
+    # set-up + masked input + consistency check + unmask; then 3 per round
+    assert [r.extra["round_trips"] for r in history.rounds] == [5, 3]
+    assert [r.extra["survivors"] for r in history.rounds] == [5, 5]
+    assert history.final.accuracy >= 0.9
+    # only the public registry and the sites' own keys exist: the server reads
+    # the registry, each simulated site its own key
+    assert (tmp_path / "keys" / "registry.json").is_file()

@@ -243,3 +243,15 @@ def test_non_finite_update_is_refused_before_masking(bad: float) -> None:
         fed.clients[me].masked_input(req, update, 1)
     assert fed.clients[me].stage is Stage.SHARE_KEYS
     assert fed.clients[me].to_bytes() == before
+
+
+def test_active_client_needs_registered_verify_keys() -> None:
+    fed, requests = _share_requests(ACTIVE)
+    me = fed.node_ids[0]
+    registry = dict(fed.clients[me].s.verify_keys)
+    missing = fed.node_ids[1]
+    fed.clients[me].set_verify_keys({u: k for u, k in registry.items() if u != missing})
+    _refused(fed, me, fed.clients[me].share_keys, requests[me])  # no key for a peer
+    fed.clients[me].set_verify_keys(registry)
+    reply = fed.clients[me].share_keys(requests[me])
+    assert len(reply.recipients) == len(fed.node_ids) - 1

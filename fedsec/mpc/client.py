@@ -17,7 +17,7 @@ without the party noticing.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -56,8 +56,9 @@ class ClientShare:
     w
         The pair of the integer weight, shape ``(1,)``.
     digests
-        SHA-256 of each held component (and its weight word), exchanged with
-        the other holder to detect a client that sent inconsistent shares.
+        HMAC-SHA256 tags of each held component (and its weight word), keyed
+        with a key only the two holders of that component share; exchanged
+        to detect a client that sent inconsistent shares.
     """
 
     x: Shared
@@ -240,6 +241,7 @@ class ShareBatch:
             raise CryptoError(
                 "client package rejected", stage="open", node_id=i
             ) from None
+        mac_keys = self.keys.digest_keys(session)
         row = len(self.ids)
         self._w[row] = np.frombuffer(body[:16], dtype="<u8")
         pos = 16
@@ -247,7 +249,7 @@ class ShareBatch:
         for k in held:
             target = self._a[row] if k == i else self._b[row]
             word = body[0:8] if k == i else body[8:16]
-            h = hashlib.sha256(word)
+            h = hmac.new(mac_keys[0] if k == i else mac_keys[1], word, "sha256")
             if k in _SEEDED:
                 seed = bytes(body[pos : pos + KEY_BYTES])
                 keystream_words(seed, 0, self.dim, out=target)

@@ -5,7 +5,9 @@ Run identically (SPMD) by the three parties on replicated shares
 (Araki et al., CCS 2016; ABY3, Mohassel and Rindal, CCS 2018):
 
 1. *Agree on the inputs.* Each party sends both neighbours the client ids it
-   received and, per client, SHA-256 digests of the two components it holds.
+   received and, per client, HMAC-SHA256 tags of the two components it holds
+   (keyed with a key only the two holders of a component share, so the
+   third party cannot test guesses of an input against them).
    Every component is held by two parties; a client is kept only if all
    three parties have it and both holders of each component agree (a client
    that sent nothing, or inconsistent shares, is left out). One round.

@@ -55,11 +55,27 @@ class PartyKeys:
                 "secret key does not match the published key", node_id=self.index
             )
 
-    def _pair_key(self, peer: int, pair: int, session: int) -> bytes:
+    def _pair_key(
+        self, peer: int, pair: int, session: int, purpose: str = "prf"
+    ) -> bytes:
         shared = self.secret.exchange(
             X25519PublicKey.from_public_bytes(self.public_keys[peer])
         )
-        return hkdf(shared, f"fedsec/mpc/prf/v1|pair={pair}|session={session}".encode())
+        info = f"fedsec/mpc/{purpose}/v1|pair={pair}|session={session}"
+        return hkdf(shared, info.encode())
+
+    def digest_keys(self, session: int) -> tuple[bytes, bytes]:
+        """MAC keys for the components ``x_i`` and ``x_{i+1}`` this party holds.
+
+        Component ``x_k`` is held by parties ``k - 1`` and ``k``; its key is
+        known to exactly those two, so the third party can compare the two
+        holders' tags but cannot test guesses of the component against them.
+        """
+        i = self.index
+        return (
+            self._pair_key(prv(i), i, session, "share-digest"),
+            self._pair_key(nxt(i), nxt(i), session, "share-digest"),
+        )
 
     def randomness(self, session: int) -> PrfRandomness:
         """The correlated-randomness provider of this party for ``session``."""

@@ -80,3 +80,19 @@ def test_ciphertexts_do_not_contain_the_plaintext() -> None:
     pk = client_share(x, 1, keys[0].public_keys, session=1, client_id=1, encoder=ENC)
     encoded = ENC.encode(x).tobytes()
     assert all(encoded[:64] not in p for p in pk)
+
+
+def test_third_party_cannot_confirm_a_guess_from_the_tags(setup) -> None:
+    import hashlib
+
+    keys, x, pk = setup
+    s = [_open(keys, i, pk[i]) for i in range(3)]
+    # party 0 knows x_0, x_1 and guesses x exactly: x_2 = x - x_0 - x_1
+    x2_guess = ENC.encode(x) - s[0].x.a - s[0].x.b
+    np.testing.assert_array_equal(x2_guess, s[1].x.b)  # the guess is right...
+    w2_guess = np.array([42 - int(s[0].w.a[0]) - int(s[0].w.b[0])], dtype=object)
+    w2_word = (int(w2_guess[0]) % 2**64).to_bytes(8, "little")
+    plain = hashlib.sha256(w2_word + x2_guess.tobytes()).digest()
+    # ...but the tag party 1 broadcasts for x_2 is keyed: the guess cannot be checked
+    assert s[1].digests[1] != plain
+    assert s[1].digests[1] == s[2].digests[0]

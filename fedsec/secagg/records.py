@@ -14,7 +14,18 @@ from typing import Any
 
 from fedsec.secagg.errors import MessageFormatError
 
-Value = int | float | str | bytes | bool | list[int] | list[bytes] | list[str]
+Value = (
+    int
+    | float
+    | str
+    | bytes
+    | bool
+    | list[int]
+    | list[float]
+    | list[str]
+    | list[bytes]
+    | list[bool]
+)  # exactly the value type of a Flower ConfigRecord
 Record = dict[str, Value]
 
 NODE_ID_MAX = (1 << 64) - 1

@@ -36,7 +36,7 @@ the three output shares.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +116,39 @@ class OutputShare:
     clients: tuple[int, ...]
     total: Ring
     weight: Ring
+
+    def to_arrays(self) -> dict[str, npt.NDArray[np.uint64]]:
+        """Plain uint64 arrays (for a transport record); see :meth:`from_arrays`."""
+        return {
+            "meta": np.array([self.party, len(self.clients)], dtype=np.uint64),
+            "clients": np.array(self.clients, dtype=np.uint64),
+            "total": np.ascontiguousarray(self.total, dtype=np.uint64),
+            "weight": np.ascontiguousarray(self.weight, dtype=np.uint64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[np.uint64]]) -> OutputShare:
+        """Validate and rebuild an output share received from a party.
+
+        Raises
+        ------
+        ProtocolError
+            If a field is missing or of the wrong type or shape.
+        """
+        try:
+            meta, clients = arrays["meta"], arrays["clients"]
+            total, weight = arrays["total"], arrays["weight"]
+        except KeyError:
+            raise ProtocolError("output share lacks a field", stage="combine") from None
+        ok = all(
+            isinstance(a, np.ndarray) and a.dtype == np.uint64
+            for a in (meta, clients, total, weight)
+        )
+        if not ok or meta.shape != (2,) or total.ndim != 1 or weight.shape != (1,):
+            raise ProtocolError("malformed output share", stage="combine")
+        if int(meta[0]) >= PARTIES or clients.shape != (int(meta[1]),):
+            raise ProtocolError("malformed output share", stage="combine")
+        return cls(int(meta[0]), tuple(int(c) for c in clients), total, weight)
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,18 @@ def test_config_validation() -> None:
         ClipSumConfig(clip_norm=1.0, noise_colluders=3)
     with pytest.raises(ConfigError):
         ClipSumConfig(clip_norm=1.0, noise_std=-1.0)
+
+
+def test_output_share_round_trips_and_validates(keys) -> None:
+    from fedsec.errors import ProtocolError
+    from fedsec.mpc.clip_and_sum import OutputShare
+
+    share = OutputShare(2, (4, 7), np.arange(5, dtype=np.uint64), np.ones(1, np.uint64))
+    back = OutputShare.from_arrays(share.to_arrays())
+    assert (back.party, back.clients) == (2, (4, 7))
+    np.testing.assert_array_equal(back.total, share.total)
+    bad = share.to_arrays() | {"clients": np.array([4], dtype=np.uint64)}
+    with pytest.raises(ProtocolError):
+        OutputShare.from_arrays(bad)
+    with pytest.raises(ProtocolError):
+        OutputShare.from_arrays({"meta": share.to_arrays()["meta"]})

@@ -15,7 +15,7 @@ from fedsec.mpc.clip_and_sum import (
 )
 from fedsec.mpc.inproc import InProcessNetwork
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
-from fedsec.mpc.party import Party, PartyReport, simulate_clip_and_sum
+from fedsec.mpc.party import Party, PartyReport, SimulatedParties, simulate_clip_and_sum
 from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.runtime import Runtime
 
@@ -33,6 +33,7 @@ __all__ = [
     "PartyReport",
     "Runtime",
     "ShareBatch",
+    "SimulatedParties",
     "client_share",
     "clip_and_sum",
     "combine_outputs",

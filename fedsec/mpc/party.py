@@ -116,6 +116,44 @@ class Party:
         return out
 
 
+class SimulatedParties:
+    """The three parties in this process, kept across sessions (the shortcut).
+
+    Holds an in-process network and three :class:`Party` objects, so their
+    decryption buffers are reused from one round to the next. See the module
+    docstring for the trust caveat: this process holds every party's secret.
+
+    Parameters
+    ----------
+    keys
+        The three parties' keys.
+    config
+        Public parameters.
+    """
+
+    def __init__(self, keys: Sequence[PartyKeys], config: ClipSumConfig) -> None:
+        self.config = config
+        self.network = InProcessNetwork()
+        self.parties = [
+            Party(keys[i], self.network.channel(i), config) for i in range(PARTIES)
+        ]
+
+    def run(
+        self, session: int, packages: Sequence[Mapping[int, bytes]], dim: int
+    ) -> ClipSumResult:
+        """Run one session; ``packages[i]`` maps client id to party ``i``'s package."""
+        runtimes = [
+            Runtime(i, p.channel, p.keys.randomness(session), self.config.encoder)
+            for i, p in enumerate(self.parties)
+        ]
+
+        def program(rt: Runtime, party: Party) -> OutputShare:
+            return party.run_clip_and_sum(session, packages[rt.index], dim)
+
+        run = run_threads(runtimes, program, self.parties)
+        return combine_outputs(run.outputs, self.config.encoder)
+
+
 def simulate_clip_and_sum(
     keys: Sequence[PartyKeys],
     session: int,
@@ -123,7 +161,7 @@ def simulate_clip_and_sum(
     dim: int,
     config: ClipSumConfig,
 ) -> tuple[ClipSumResult, list[Party]]:
-    """Run the three parties in this process (the simulation shortcut).
+    """Run the three parties in this process once (the simulation shortcut).
 
     Parameters
     ----------
@@ -142,16 +180,7 @@ def simulate_clip_and_sum(
     -------
     tuple
         The combined result and the three parties (for their reports).
+        Use :class:`SimulatedParties` to keep the parties across rounds.
     """
-    net = InProcessNetwork()
-    parties = [Party(keys[i], net.channel(i), config) for i in range(PARTIES)]
-    runtimes = [
-        Runtime(i, net.channel(i), keys[i].randomness(session), config.encoder)
-        for i in range(PARTIES)
-    ]
-
-    def program(rt: Runtime, party: Party) -> OutputShare:
-        return party.run_clip_and_sum(session, packages[rt.index], dim)
-
-    run = run_threads(runtimes, program, parties)
-    return combine_outputs(run.outputs, config.encoder), parties
+    sim = SimulatedParties(keys, config)
+    return sim.run(session, packages, dim), sim.parties

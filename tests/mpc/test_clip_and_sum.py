@@ -151,3 +151,17 @@ def test_output_share_round_trips_and_validates(keys) -> None:
         OutputShare.from_arrays(bad)
     with pytest.raises(ProtocolError):
         OutputShare.from_arrays({"meta": share.to_arrays()["meta"]})
+
+
+def test_simulated_parties_reuse_buffers_across_rounds(keys) -> None:
+    from fedsec.mpc.party import SimulatedParties
+
+    cfg = ClipSumConfig(clip_norm=1.0, max_weight=10)
+    sim = SimulatedParties(keys, cfg)
+    rng = np.random.default_rng(5)
+    for session, n in ((10, 4), (11, 3), (12, 4)):
+        x = rng.normal(size=(n, 50))
+        w = rng.integers(1, 5, size=n)
+        res = sim.run(session, packages_for(keys, x, w, session, cfg), 50)
+        assert res.clients == tuple(range(n))
+        np.testing.assert_allclose(res.total, plaintext(x, w, cfg), atol=5e-4)

@@ -196,6 +196,7 @@ class ShareBatch:
         self._scratch = bytearray(16 + 2 * KEY_BYTES + 8 * dim)
         self.ids: list[int] = []
         self.digests: list[tuple[bytes, bytes]] = []
+        self._mac_keys: tuple[int, tuple[bytes, bytes]] | None = None
 
     def fits(self, capacity: int, dim: int, frac_bits: int) -> bool:
         """Whether this batch can be :meth:`reset` for the given shape."""
@@ -241,7 +242,9 @@ class ShareBatch:
             raise CryptoError(
                 "client package rejected", stage="open", node_id=i
             ) from None
-        mac_keys = self.keys.digest_keys(session)
+        if self._mac_keys is None or self._mac_keys[0] != session:
+            self._mac_keys = (session, self.keys.digest_keys(session))
+        mac_keys = self._mac_keys[1]
         row = len(self.ids)
         self._w[row] = np.frombuffer(body[:16], dtype="<u8")
         pos = 16

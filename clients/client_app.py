@@ -17,7 +17,7 @@ import math
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients import secagg_handlers
+from clients import mpc_handlers, secagg_handlers
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
 from fedsec.config import ClientSettings
@@ -72,3 +72,4 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
 
 
 secagg_handlers.register(app)
+mpc_handlers.register(app)

@@ -54,6 +54,19 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
     return replace(cfg, secagg=replace(cfg.secagg, keys_dir=str(folder)))
 
 
+def _with_party_pki(cfg: RunConfig) -> RunConfig:
+    """MPC: make sure the three parties have TLS identities (out of band)."""
+    if not cfg.mpc.enabled:
+        return cfg
+    from fedsec.mpc.tls import make_throwaway_pki
+
+    folder = Path(cfg.mpc.tls_dir or ".flwr/mpc-tls")
+    folder = folder if folder.is_absolute() else ROOT / folder
+    if not (folder / "ca.pem").is_file():
+        make_throwaway_pki(folder)
+    return replace(cfg, mpc=replace(cfg.mpc, tls_dir=str(folder)))
+
+
 def simulate(
     cfg: RunConfig,
     num_clients: int,
@@ -68,6 +81,13 @@ def simulate(
 
     resources = resources or SimulationResources()
     cfg = _with_site_keys(cfg, num_clients)
+    cfg = _with_party_pki(cfg)
+    if cfg.mpc.enabled:
+        # the three compute parties must run at the same time: at least three
+        # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
+        resources = replace(
+            resources, cpus=max(resources.cpus, 3 * resources.client_cpus)
+        )
     histories: list[History] = []
     errors: list[BaseException] = []
 

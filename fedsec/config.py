@@ -190,10 +190,19 @@ class MPCSettings:
     mode: str = "none"
     clip_norm: float = 1.0
     noise_multiplier: float = 0.0  # central-DP noise added inside the MPC
+    max_weight: int = 1000  # public bound on a site's weight (its example count)
+    frac_bits: int = 16  # fixed-point fractional bits of the shares
+    # TLS material of the three parties (CA + party-<i>.pem/.key); a party's
+    # own node config ``mpc-tls-dir`` takes precedence
+    tls_dir: str = ""
+    timeout: float = 120.0  # seconds the parties wait for each other
 
     def __post_init__(self) -> None:
         _one_of("mpc-mode", self.mode, MPC_MODES)
         _positive("mpc-clip-norm", self.clip_norm)
+        _positive("mpc-max-weight", self.max_weight)
+        _positive("mpc-frac-bits", self.frac_bits)
+        _positive("mpc-timeout", self.timeout)
         if self.noise_multiplier < 0:
             raise ConfigError("mpc-noise-multiplier must be >= 0")
 
@@ -308,6 +317,7 @@ class ClientSettings:
     train: TrainConfig
     secagg: SecAggSettings = dataclasses.field(default_factory=SecAggSettings)
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
+    mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
 
     @classmethod
@@ -324,6 +334,7 @@ class ClientSettings:
             train=TrainConfig(**sections["train"]),
             secagg=SecAggSettings(**sections["secagg"]),
             dp=DPSettings(**sections["dp"]),
+            mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
         )
 
@@ -377,13 +388,17 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "mpc-mode": ("mpc", "mode"),
     "mpc-clip-norm": ("mpc", "clip_norm"),
     "mpc-noise-multiplier": ("mpc", "noise_multiplier"),
+    "mpc-max-weight": ("mpc", "max_weight"),
+    "mpc-frac-bits": ("mpc", "frac_bits"),
+    "mpc-tls-dir": ("mpc", "tls_dir"),
+    "mpc-timeout": ("mpc", "timeout"),
     "faults-drop": ("faults", "drop"),
     "faults-poison": ("faults", "poison"),
     "faults-poison-scale": ("faults", "poison_scale"),
 }
 
 # Sections a site needs to read from each request.
-_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "faults")
+_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults")
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,

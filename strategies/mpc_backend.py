@@ -1,0 +1,221 @@
+"""MPC clip-and-sum as an aggregation backend (three compute parties).
+
+Secure aggregation trusts each site to clip its own update; here nobody is
+trusted that far. Every site secret-shares its update to three compute
+parties (replicated sharing over Z_2^64, each share encrypted to its party);
+the parties clip every update to L2 norm C on the shares, sum them weighted,
+add Gaussian noise generated inside the MPC, and reveal only that sum (see
+``docs/mpc.md``). This backend drives it over the Grid:
+
+1. once: ``query.mpc_hello`` to every node finds the three parties, their
+   public keys and addresses;
+2. every round: ``query.mpc_share`` to the training sites (train, share,
+   encrypt), then ``query.mpc_compute`` to the three parties at once;
+3. the three additive output shares are summed into the released result.
+
+A site that sends nothing, or whose package does not decrypt, is left out.
+The strategy receives one reply with ``w + Σ w_i s_i Δ_i / Σ w_i``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedsec.config import MPCSettings
+from fedsec.errors import ConfigError, FedsecError
+from fedsec.flower.mpc import (
+    COMPUTE,
+    HELLO,
+    MPC_RECORD,
+    NOT_A_PARTY,
+    SHARE,
+    message_type,
+)
+from fedsec.flower.records import content_bytes
+from fedsec.mpc.clip_and_sum import OutputShare, combine_outputs
+from fedsec.mpc.ring import FixedPoint
+from strategies.aggregate_reply import aggregate_reply, global_vector
+from strategies.backends import RoundOutcome
+
+log = logging.getLogger("fedsec")
+
+
+class MPCBackend:
+    """Clip-and-sum on secret shares by three compute parties (module docstring)."""
+
+    name = "mpc"
+
+    def __init__(self, settings: MPCSettings) -> None:
+        self.settings = settings
+        self.parties: list[int] = []  # node ids of parties 0, 1, 2
+        self.public_keys: list[bytes] = []
+        self.addresses: list[str] = []
+
+    def train_round(
+        self, grid: Grid, server_round: int, messages: list[Message], timeout: float
+    ) -> RoundOutcome:
+        """Share, clip and sum on shares, reveal only the noised sum."""
+        up = down = 0
+        if not self.parties:
+            down_h, up_h = self._hello(grid, timeout)
+            up, down = up + up_h, down + down_h
+        start, like = global_vector(messages)
+        config: ConfigRecord = messages[0].content["config"]
+        requests = []
+        for m in messages:
+            node = m.metadata.dst_node_id
+            record = ConfigRecord(
+                {
+                    "session": server_round,
+                    "client-id": node,
+                    "public-keys": self.public_keys,
+                }
+            )
+            content = RecordDict({"arrays": like, "config": config, MPC_RECORD: record})
+            requests.append(
+                Message(
+                    content=content, dst_node_id=node, message_type=message_type(SHARE)
+                )
+            )
+        down += sum(content_bytes(m.content) for m in requests)
+        packages: dict[int, list[bytes]] = {}
+        for reply in grid.send_and_receive(requests, timeout=timeout):
+            node = reply.metadata.src_node_id
+            if reply.has_error():
+                log.info("mpc share: node %d left out: %s", node, reply.error.reason)
+                continue
+            up += content_bytes(reply.content)
+            pkgs = [bytes(p) for p in reply.content[MPC_RECORD]["packages"]]
+            if len(pkgs) == 3:
+                packages[node] = pkgs
+        metrics = {
+            "shared": float(len(packages)),
+            "failures": float(len(messages) - len(packages)),
+        }
+        if not packages:
+            return RoundOutcome([], up, down, metrics)
+        outputs, mpc_metrics, down_c, up_c = self._compute(
+            grid, server_round, packages, config, int(start.size), timeout
+        )
+        up, down = up + up_c, down + down_c
+        metrics.update(mpc_metrics)
+        if outputs is None:
+            return RoundOutcome([], up, down, {**metrics, "aborted": 1.0})
+        result = combine_outputs(outputs, FixedPoint(self.settings.frac_bits))
+        metrics["included"] = float(len(result.clients))
+        average = start + result.total / max(result.weight, 1)
+        return RoundOutcome(
+            [aggregate_reply(like, average, float(result.weight))], up, down, metrics
+        )
+
+    def _hello(self, grid: Grid, timeout: float) -> tuple[int, int]:
+        nodes = sorted(grid.get_node_ids())
+        msgs = [
+            Message(
+                content=RecordDict(), dst_node_id=n, message_type=message_type(HELLO)
+            )
+            for n in nodes
+        ]
+        found: dict[int, tuple[int, bytes, str]] = {}
+        up = 0
+        for reply in grid.send_and_receive(msgs, timeout=timeout):
+            if reply.has_error():
+                continue
+            up += content_bytes(reply.content)
+            rec = reply.content[MPC_RECORD]
+            index = int(rec["party"])
+            if index == NOT_A_PARTY:
+                continue
+            if index in found:
+                raise ConfigError(f"two nodes claim to be MPC party {index}")
+            found[index] = (
+                reply.metadata.src_node_id,
+                bytes(rec["public-key"]),
+                str(rec["address"]),
+            )
+        if sorted(found) != [0, 1, 2]:
+            raise ConfigError(
+                f"MPC needs compute parties 0, 1 and 2; found {sorted(found)} "
+                "(set node config 'mpc-party' on three SuperNodes)"
+            )
+        self.parties = [found[i][0] for i in range(3)]
+        self.public_keys = [found[i][1] for i in range(3)]
+        self.addresses = [found[i][2] for i in range(3)]
+        log.info("mpc: compute parties are nodes %s", self.parties)
+        return 0, up
+
+    def _compute(
+        self,
+        grid: Grid,
+        session: int,
+        packages: dict[int, list[bytes]],
+        config: ConfigRecord,
+        dim: int,
+        timeout: float,
+    ) -> tuple[list[OutputShare] | None, dict[str, float], int, int]:
+        s = self.settings
+        clients = sorted(packages)
+        msgs = []
+        for index, node in enumerate(self.parties):
+            record = ConfigRecord(
+                {
+                    "session": session,
+                    "dim": dim,
+                    "client-ids": clients,
+                    "packages": [packages[c][index] for c in clients],
+                    "public-keys": self.public_keys,
+                    "addresses": self.addresses,
+                    "clip-norm": s.clip_norm,
+                    "max-weight": s.max_weight,
+                    "noise-std": s.noise_multiplier * s.clip_norm,
+                    "frac-bits": s.frac_bits,
+                }
+            )
+            content = RecordDict({"config": config, MPC_RECORD: record})
+            msgs.append(
+                Message(
+                    content=content,
+                    dst_node_id=node,
+                    message_type=message_type(COMPUTE),
+                )
+            )
+        down = sum(content_bytes(m.content) for m in msgs)
+        outputs: list[OutputShare] = []
+        metrics = {
+            "mpc_bytes_between_parties": 0.0,
+            "mpc_rounds": 0.0,
+            "mpc_seconds": 0.0,
+        }
+        up = 0
+        for reply in grid.send_and_receive(msgs, timeout=timeout):
+            if reply.has_error():
+                log.warning(
+                    "mpc compute: party node %d failed: %s",
+                    reply.metadata.src_node_id,
+                    reply.error.reason,
+                )
+                continue
+            up += content_bytes(reply.content)
+            try:
+                arrays = {
+                    k: np.asarray(v.numpy(), dtype=np.uint64)
+                    for k, v in reply.content["share"].items()
+                }
+                outputs.append(OutputShare.from_arrays(arrays))
+            except (FedsecError, KeyError, ValueError) as exc:
+                log.warning("mpc compute: bad output share: %s", exc)
+                continue
+            meta = reply.content[MPC_RECORD]
+            metrics["mpc_bytes_between_parties"] += float(meta["bytes-between-parties"])
+            metrics["mpc_rounds"] = max(metrics["mpc_rounds"], float(meta["rounds"]))
+            metrics["mpc_seconds"] = max(metrics["mpc_seconds"], float(meta["seconds"]))
+        if len(outputs) != 3:
+            log.warning(
+                "mpc round %d aborted: %d of 3 output shares", session, len(outputs)
+            )
+            return None, metrics, down, up
+        return outputs, metrics, down, up

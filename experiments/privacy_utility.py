@@ -26,6 +26,7 @@ and writes into the Hydra run folder:
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -184,21 +185,28 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Distributed against central DP at the same noise multiplier, hence ε.
 
-    Accuracies are averaged over repeats. The target holds when distributed DP
-    loses at most ``target_points`` accuracy points against central DP.
+    Accuracies are averaged over repeats; with at least two repeats of each
+    side ``gap_stderr_points`` is the standard error of the gap (else null).
+    The target holds when distributed DP loses at most ``target_points``
+    accuracy points against central DP (point estimate).
     """
 
-    def mean_of(mode: str, z: float, threshold: float | None) -> tuple[float, float]:
-        hits = [
-            r
+    def accuracies(mode: str, z: float, threshold: float | None) -> list[float]:
+        return [
+            float(r["accuracy"])
             for r in rows
             if r["mode"] == mode
             and r["noise_multiplier"] == z
             and r["secagg_threshold"] == threshold
         ]
-        return (
-            statistics.fmean(r["accuracy"] for r in hits),
-            statistics.fmean(r["epsilon"] for r in hits),
+
+    def epsilon_of(mode: str, z: float, threshold: float | None) -> float:
+        return next(
+            float(r["epsilon"])
+            for r in rows
+            if r["mode"] == mode
+            and r["noise_multiplier"] == z
+            and r["secagg_threshold"] == threshold
         )
 
     central = {r["noise_multiplier"] for r in rows if r["mode"] == "central"}
@@ -211,18 +219,29 @@ def compare(
     )
     out = []
     for threshold, z in pairs:
-        acc_d, eps_d = mean_of("distributed", z, threshold)
-        acc_c, eps_c = mean_of("central", z, None)
-        gap = 100.0 * (acc_c - acc_d)
+        acc_d = accuracies("distributed", z, threshold)
+        acc_c = accuracies("central", z, None)
+        gap = 100.0 * (statistics.fmean(acc_c) - statistics.fmean(acc_d))
+        stderr = (
+            100.0
+            * math.sqrt(
+                statistics.variance(acc_c) / len(acc_c)
+                + statistics.variance(acc_d) / len(acc_d)
+            )
+            if min(len(acc_c), len(acc_d)) > 1
+            else None
+        )
         out.append(
             {
                 "noise_multiplier": z,
                 "secagg_threshold": threshold,
-                "epsilon_central": eps_c,
-                "epsilon_distributed": eps_d,
-                "accuracy_central": acc_c,
-                "accuracy_distributed": acc_d,
+                "epsilon_central": epsilon_of("central", z, None),
+                "epsilon_distributed": epsilon_of("distributed", z, threshold),
+                "accuracy_central": statistics.fmean(acc_c),
+                "accuracy_distributed": statistics.fmean(acc_d),
+                "repeats": min(len(acc_c), len(acc_d)),
                 "gap_points": gap,
+                "gap_stderr_points": stderr,
                 "target_met": gap <= target_points,
             }
         )

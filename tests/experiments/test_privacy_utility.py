@@ -108,6 +108,9 @@ def test_compare_averages_repeats_and_applies_the_target() -> None:
     assert out[0]["accuracy_distributed"] == pytest.approx(0.93)
     assert out[0]["gap_points"] == pytest.approx(1.0)
     assert out[0]["target_met"]
+    # sample variances 2e-4 and 5e-5, two repeats each: sqrt(1.25e-4) = 1.118 pt
+    assert out[0]["gap_stderr_points"] == pytest.approx(1.118, abs=1e-3)
+    assert out[1]["gap_stderr_points"] is None  # one repeat: no spread
     assert out[1]["gap_points"] == pytest.approx(5.0)
     assert not out[1]["target_met"]
 

@@ -152,7 +152,15 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: print one JSON object per case."""
     args = parse_args(argv)
     if not args.protocol_only:
-        raise SystemExit("only --protocol-only is available in this module so far")
+        from experiments.bench_secagg_sim import run_simulation_cases
+
+        # the simulation counts round 1 (start-up, key set-up) on top of --rounds
+        for dropout in args.dropout:
+            for graph in args.graph:
+                run_simulation_cases(
+                    args.clients, args.dim, dropout, graph, args.rounds + 1
+                )
+        return
     for case in run_protocol_cases(args):
         print(json.dumps(case), flush=True)
 

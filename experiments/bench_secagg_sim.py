@@ -68,8 +68,6 @@ from flwr.clientapp import ClientApp
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 
-from experiments.simulate import quiet_flower_env
-
 Vector = npt.NDArray[np.float32]
 
 IMPLS = ("plain", "fedsec", "flower-secaggplus")
@@ -494,7 +492,11 @@ def _run_flower(grid: TimedGrid, context: Context, case: Case) -> list[Vector]:
 
 
 def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str, Any]:
-    """One JSON row from a finished trace and the global model after each round."""
+    """One JSON row from a finished trace and the global model after each round.
+
+    A value that does not apply (``server_protocol_seconds`` outside fedsec)
+    is ``None`` (JSON ``null``).
+    """
     nodes = sorted({node for _, node in trace.up})
     errors = [
         float(
@@ -517,23 +519,25 @@ def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str
         "dropped_clients": 0 if impl == "plain" else len(case.dropped),
         "graph": case.graph,
         "seconds_per_round": statistics.median(trace.wall[r] for r in steady),
-        "client_seconds": statistics.median(client) if client else math.nan,
+        "client_seconds": statistics.median(client) if client else None,
         "server_seconds": statistics.median(
             trace.wall[r] - trace.in_grid[r] for r in steady
         ),
         "server_protocol_seconds": (
             statistics.median(trace.protocol[r] for r in steady)
             if trace.protocol
-            else math.nan
+            else None
         ),
         "upload_bytes_per_client": statistics.median(upload) if upload else 0,
         "plaintext_float32_bytes": 4 * case.dim,
-        "max_abs_error": max(errors) if errors else math.nan,
+        "max_abs_error": max(errors) if errors else None,
         "rounds": case.rounds,
         "steady_rounds": len(steady),
-        "first_round_seconds": trace.wall.get(1, math.nan),
+        "first_round_seconds": trace.wall.get(1),
         **_stage_breakdown(trace, steady, case.clients),
         "cores": os.cpu_count(),
+        # the machine may be shared: its 1-minute load when the case ended
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
@@ -567,7 +571,7 @@ def _server_app(
                 else:
                     models = _run_message_api(timed, case, impl)
                 row = _row(case, impl, timed.fresh(), models)
-                print(json.dumps(row), flush=True)
+                print(json.dumps(row, allow_nan=False), flush=True)
                 rows.append(row)
 
     return app
@@ -579,6 +583,8 @@ def simulate_cases(
     """Run ``cases`` (all with the same ``clients``) in one Flower simulation."""
     if len({c.clients for c in cases}) != 1:
         raise ValueError("one simulation serves one number of clients")
+    from experiments.simulate import quiet_flower_env
+
     quiet_flower_env()
     from flwr.simulation import run_simulation
 

@@ -30,7 +30,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,13 @@ class ExperimentConfig:
         thresholds = tuple(float(t) for t in pu.distributed_thresholds)
         if "distributed" in modes and not thresholds:
             raise ConfigError("pu.distributed_thresholds needs at least one value")
-        for name in ("repeats", "timing_epochs", "timing_repeats"):
-            if int(pu[name]) < 1:
-                raise ConfigError(f"pu.{name} must be >= 1, got {pu[name]}")
+        for name, least in (
+            ("repeats", 1),
+            ("timing_epochs", 2),
+            ("timing_repeats", 1),
+        ):
+            if int(pu[name]) < least:
+                raise ConfigError(f"pu.{name} must be >= {least}, got {pu[name]}")
         return cls(
             modes=modes,
             noise_multipliers=grids,
@@ -251,11 +255,13 @@ def compare(
 def time_dp_sgd(
     run_config: RunConfig, num_clients: int, exp: ExperimentConfig
 ) -> dict[str, Any]:
-    """Seconds per local epoch of DP-SGD and of plain SGD on site 0 (median).
+    """Seconds per local epoch of DP-SGD and of plain SGD on site 0.
 
-    Each call trains ``timing_epochs`` epochs from the initial model, including
-    its per-round set-up (Opacus wrapping, ε), divided by the epochs; one
-    untimed warm-up call each.
+    One training call is one round's work at the site: set-up (model, loader;
+    for DP-SGD the Opacus wrapping and ε) plus the epochs. Calls with 1 and
+    with ``timing_epochs`` epochs are timed (median of ``timing_repeats``, after
+    one untimed warm-up); the slope is the time per epoch and the intercept the
+    set-up per round, so a fixed cost is not passed off as an epoch.
     """
     import torch
 
@@ -264,37 +270,54 @@ def time_dp_sgd(
     from clients.training import build_site_model, train_locally
     from fedsec.models import get_weights
 
-    mapping = run_config.to_mapping() | {"local-epochs": exp.timing_epochs}
-    mapping |= privacy_keys(Setting("local_opacus", 1.0), exp)
-    settings = ClientSettings.from_mapping(
-        RunConfig.from_mapping(mapping).client_mapping()
-    )
-    site = load_site({"partition-id": 0, "num-partitions": num_clients}, settings.data)
-    weights = get_weights(build_site_model(settings, site))
+    base = run_config.to_mapping() | privacy_keys(Setting("local_opacus", 1.0), exp)
 
-    def median_seconds(train: Any) -> float:
-        train()  # warm-up: first-call imports and allocations are not an epoch
+    def settings_for(epochs: int) -> ClientSettings:
+        run = RunConfig.from_mapping(base | {"local-epochs": epochs})
+        return ClientSettings.from_mapping(run.client_mapping())
+
+    short, long = settings_for(1), settings_for(exp.timing_epochs)
+    site = load_site({"partition-id": 0, "num-partitions": num_clients}, short.data)
+    weights = get_weights(build_site_model(short, site))
+
+    def plain(settings: ClientSettings) -> object:
+        return train_locally(weights, site, settings)
+
+    def private(settings: ClientSettings) -> object:
+        return train_privately(
+            weights, site, settings, PrivateState(), planned_rounds=1
+        )
+
+    def median_call(
+        train: Callable[[ClientSettings], object], s: ClientSettings
+    ) -> float:
+        train(s)  # warm-up: first-call imports and allocations
         samples = []
         for _ in range(exp.timing_repeats):
             started = time.perf_counter()
-            train()
-            samples.append((time.perf_counter() - started) / exp.timing_epochs)
+            train(s)
+            samples.append(time.perf_counter() - started)
         return statistics.median(samples)
+
+    def per_epoch_and_setup(
+        train: Callable[[ClientSettings], object],
+    ) -> tuple[float, float]:
+        one, many = median_call(train, short), median_call(train, long)
+        epoch = max(many - one, 0.0) / (exp.timing_epochs - 1)
+        return epoch, max(one - epoch, 0.0)
 
     threads = torch.get_num_threads()
     try:
-        plain = median_seconds(lambda: train_locally(weights, site, settings))
-        private = median_seconds(
-            lambda: train_privately(
-                weights, site, settings, PrivateState(), planned_rounds=1
-            )
-        )
+        plain_epoch, plain_setup = per_epoch_and_setup(plain)
+        dp_epoch, dp_setup = per_epoch_and_setup(private)
     finally:
         torch.set_num_threads(threads)  # the training functions pin one thread
     return {
-        "dp_sgd_epoch_seconds": private,
-        "plain_epoch_seconds": plain,
-        "dp_sgd_slowdown": private / plain,
+        "dp_sgd_epoch_seconds": dp_epoch,
+        "plain_epoch_seconds": plain_epoch,
+        "dp_sgd_slowdown": dp_epoch / plain_epoch if plain_epoch > 0 else None,
+        "dp_sgd_setup_seconds": dp_setup,
+        "plain_setup_seconds": plain_setup,
         "timing_site_examples": len(site.train),
         "cores": os.cpu_count(),
     }

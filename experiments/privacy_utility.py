@@ -324,24 +324,37 @@ def time_dp_sgd(
 
 
 def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Accuracy against ε (log scale); no DP as a horizontal line."""
+    """Accuracy against ε (log scale); no DP as a horizontal line.
+
+    Lines join the means over repeats; with repeats every run is also drawn as
+    a faint dot.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    series: dict[str, list[tuple[float, float]]] = {}
+    series: dict[str, dict[float, list[tuple[float, float]]]] = {}
     for r in rows:
         if r["mode"] == "none":
             continue
         name = r["mode"]
         if r["mode"] == "distributed":
             name = f"distributed (t = {r['secagg_threshold']:g}·n)"
-        series.setdefault(name, []).append((r["epsilon"], r["accuracy"]))
-    for name, points in sorted(series.items()):
-        xs, ys = zip(*sorted(points), strict=True)
-        ax.plot(xs, ys, marker="o", label=name)
+        runs = series.setdefault(name, {}).setdefault(r["noise_multiplier"], [])
+        runs.append((r["epsilon"], r["accuracy"]))
+    for name, by_noise in sorted(series.items()):
+        means = sorted(
+            (statistics.fmean(e for e, _ in runs), statistics.fmean(a for _, a in runs))
+            for runs in by_noise.values()
+        )
+        xs, ys = zip(*means, strict=True)
+        (line,) = ax.plot(xs, ys, marker="o", label=name)
+        dots = [p for runs in by_noise.values() if len(runs) > 1 for p in runs]
+        if dots:
+            dx, dy = zip(*dots, strict=True)
+            ax.scatter(dx, dy, s=10, alpha=0.35, color=line.get_color())
     plain = [r["accuracy"] for r in rows if r["mode"] == "none"]
     if plain:
         ax.axhline(

@@ -9,7 +9,8 @@ from fedsec.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
-POISON = {"num-server-rounds": 2, "faults-poison": "5", "faults-poison-scale": 100.0}
+# a boosted sign-flip: the site sends start − 100·(trained − start)
+POISON = {"num-server-rounds": 2, "faults-poison": "5", "faults-poison-scale": -100.0}
 
 
 def test_mpc_clipping_keeps_the_model_accurate_plain_fedavg_does_not() -> None:
@@ -24,5 +25,5 @@ def test_mpc_clipping_keeps_the_model_accurate_plain_fedavg_does_not() -> None:
     assert [r.extra["included"] for r in mpc.rounds] == [10, 10]
     assert all(r.extra["mpc_bytes_between_parties"] > 0 for r in mpc.rounds)
     assert mpc.final.accuracy >= 0.9
-    assert plain.final.accuracy < 0.85
+    assert plain.final.accuracy < 0.7
     assert plain.final.loss > 3 * mpc.final.loss

@@ -181,9 +181,10 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
     assert pair["gap_points"] == pytest.approx(
         100 * (rows["central"]["accuracy"] - rows["distributed"]["accuracy"])
     )
-    assert doc["dp_sgd_epoch_seconds"] > 0
-    assert doc["plain_epoch_seconds"] >= 0
-    assert doc["dp_sgd_setup_seconds"] >= 0
+    # measured, not asserted: a loaded machine may even make the slope 0
+    for key in ("dp_sgd_epoch_seconds", "plain_epoch_seconds", "dp_sgd_setup_seconds"):
+        assert math.isfinite(doc[key])
+        assert doc[key] >= 0
     assert doc["cores"] == os.cpu_count()
     png = out / "privacy_utility.png"
     assert png.stat().st_size > 0

@@ -90,14 +90,19 @@ class Quantizer:
             raise DataError("update contains NaN or infinite values")
         if not (math.isfinite(weight) and 0 <= weight <= self.max_weight):
             raise DataError("weight outside [0, max_weight]")
+        # float64 keeps every level exact (up to 2^31 levels); the coins are
+        # compared as integers: round up iff coin < frac · 2^32
         y = np.clip(update, -self.clip, self.clip).astype(np.float64)
         y *= weight * self.scale
         floor = np.floor(y)
         y -= floor  # fractional part in [0, 1)
-        coins = MaskGenerator().uint32(os.urandom(32), y.size).astype(np.float64)
-        coins *= 2.0**-32
-        floor += coins < y  # round up with probability equal to the fraction
-        out = floor.astype(np.int64).astype(np.uint32)  # two's complement wrap
+        y *= 2.0**32
+        threshold = y.astype(np.uint32)
+        coins = MaskGenerator().uint32(os.urandom(32), y.size)
+        # |floor| <= level_bound < 2^31: int32 holds it; its bits are the
+        # two's-complement ring element
+        out = floor.astype(np.int32).view(np.uint32)
+        out += coins < threshold
         np.bitwise_and(out, np.uint32(self.ring_mask), out=out)
         return out
 

@@ -49,9 +49,9 @@ import statistics
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -158,7 +158,7 @@ def _legacy_client_fn(context: Context) -> Any:
 
     node_id = context.node_id
 
-    class SyntheticClient(NumPyClient):  # type: ignore[misc]
+    class SyntheticClient(NumPyClient):
         def fit(
             self, parameters: list[npt.NDArray[Any]], config: dict[str, Any]
         ) -> tuple[list[npt.NDArray[Any]], int, dict[str, Any]]:
@@ -170,13 +170,18 @@ def _legacy_client_fn(context: Context) -> Any:
     return SyntheticClient().to_client()
 
 
+def _seed_and_round(msg: Message) -> tuple[int, int]:
+    """The data seed and the server round of a Message-API request."""
+    config: Mapping[str, Any] = msg.content.config_records["config"]
+    return int(config[SEED_KEY]), int(config["server-round"])
+
+
 def _plain_train(msg: Message, context: Context) -> Message:
     """FedAvg's train handler: global model plus this node's synthetic update."""
     from fedsec.flower.records import flatten, record_to_weights, weights_to_record
 
-    config = msg.content["config"]
-    seed, rnd = int(config[SEED_KEY]), int(config["server-round"])
-    start = flatten(record_to_weights(msg.content["arrays"]))
+    seed, rnd = _seed_and_round(msg)
+    start = flatten(record_to_weights(msg.content.array_records["arrays"]))
     trained = start + client_update(seed, context.node_id, rnd, start.size)
     content = RecordDict(
         {
@@ -206,9 +211,9 @@ def _synthetic_update(msg: Message, context: Context, _settings: Any) -> Any:
     """fedsec's update source: this node's synthetic update and weight."""
     from clients.secagg_handlers import Update
 
-    config = msg.content["config"]
-    seed, rnd = int(config[SEED_KEY]), int(config["server-round"])
-    dim = sum(math.prod(a.shape) for a in msg.content["arrays"].values())
+    seed, rnd = _seed_and_round(msg)
+    arrays = msg.content.array_records["arrays"]
+    dim = sum(math.prod(a.shape) for a in arrays.values())
     return Update(
         client_update(seed, context.node_id, rnd, dim),
         client_weight(seed, context.node_id),
@@ -248,7 +253,7 @@ def _stage_name(msg: Message) -> str:
 
     configs = msg.content.config_records.get(RECORD_KEY_CONFIGS)
     if configs is not None and Key.STAGE in configs:
-        return f"secaggplus_{configs[Key.STAGE]}"
+        return "secaggplus_" + str(configs[Key.STAGE])
     return str(msg.metadata.message_type)
 
 
@@ -299,11 +304,11 @@ class TimedGrid(Grid):
     def run(self) -> Any:
         return self.inner.run
 
-    def set_run(self, run_id: int) -> None:
-        self.inner.set_run(run_id)
+    def set_run(self, run: Any) -> None:
+        self.inner.set_run(run)
 
     def create_message(self, *args: Any, **kwargs: Any) -> Message:
-        return self.inner.create_message(*args, **kwargs)  # type: ignore[no-any-return]
+        return self.inner.create_message(*args, **kwargs)
 
     def get_node_ids(self) -> Iterable[int]:
         return self.inner.get_node_ids()
@@ -331,8 +336,10 @@ class TimedGrid(Grid):
             if reply.has_error():
                 continue
             key = (self.round, reply.metadata.src_node_id)
-            if BENCH_RECORD in reply.content:
-                seconds = float(reply.content.pop(BENCH_RECORD)["client-seconds"])
+            bench = reply.content.metric_records.get(BENCH_RECORD)
+            if bench is not None:
+                del reply.content[BENCH_RECORD]
+                seconds = float(cast(float, bench["client-seconds"]))
                 self.trace.client[key] += seconds
                 if stage is not None:
                     self.trace.stage_client[stage] += seconds
@@ -454,7 +461,7 @@ def _run_flower(grid: TimedGrid, context: Context, case: Case) -> list[Vector]:
     models: list[Vector] = [zeros]
     started: dict[int, float] = {}
 
-    class Recording(LegacyFedAvg):  # type: ignore[misc]
+    class Recording(LegacyFedAvg):
         def configure_fit(self, server_round: int, *args: Any) -> Any:
             grid.round = server_round
             started[server_round] = time.perf_counter()
@@ -463,7 +470,11 @@ def _run_flower(grid: TimedGrid, context: Context, case: Case) -> list[Vector]:
         def aggregate_fit(self, server_round: int, *args: Any) -> Any:
             out = super().aggregate_fit(server_round, *args)
             grid.trace.wall[server_round] = time.perf_counter() - started[server_round]
-            models.append(np.asarray(parameters_to_ndarrays(out[0])[0], np.float32))
+            if out[0] is None:  # no aggregate: the model stays (a large error)
+                models.append(models[-1])
+            else:
+                arrays = parameters_to_ndarrays(out[0])
+                models.append(np.asarray(arrays[0], dtype=np.float32))
             return out
 
     n = case.clients

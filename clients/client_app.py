@@ -1,13 +1,13 @@
 """The fedsec ClientApp: Message-API handlers, one per message type.
 
 ``train`` and ``evaluate`` serve plain federated learning (and central DP);
-secure aggregation registers its handlers (``query.secagg_*``) on the same
-app, so one ClientApp serves every mode.
+secure aggregation (``query.secagg_*``) and MPC (``query.mpc_*``) register
+their handlers on the same app, so one ClientApp serves every mode.
 
 In deployment every message starts a fresh ClientApp process: torch, pandas
 and scikit-learn (about 4 s of imports here) are imported inside the handlers
-that need them, so protocol-only messages (secure-aggregation unmasking) are
-answered without paying for them.
+that need them, so protocol-only messages (secure-aggregation unmasking, MPC
+hello) are answered without paying for them.
 """
 
 from __future__ import annotations

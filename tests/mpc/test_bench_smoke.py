@@ -10,9 +10,16 @@ from fedsec.mpc.clip_and_sum import ClipSumConfig
 CFG = ClipSumConfig(clip_norm=bench_mpc.CLIP, max_weight=bench_mpc.MAX_WEIGHT)
 
 
+def _error_of_the_average(row: dict, n: int, d: int) -> float:
+    # the benchmark reports the error of the weighted *sum*; what the model
+    # sees is the sum divided by the total weight
+    _, w = bench_mpc.make_data(n, d)
+    return float(row["max_abs_error"]) / float(w.sum())
+
+
 def test_inproc_case_reports_small_error() -> None:
     row = bench_mpc.run_inproc(4, 300, 1, CFG)
-    assert row["max_abs_error"] < 5e-3
+    assert _error_of_the_average(row, 4, 300) < 1e-4
     assert row["rounds"] == 51
     assert row["bytes_between_parties"] > 0
 
@@ -20,5 +27,5 @@ def test_inproc_case_reports_small_error() -> None:
 @pytest.mark.slow
 def test_tcp_case_runs_three_party_processes() -> None:
     row = bench_mpc.run_tcp(3, 200, 1, CFG)
-    assert row["max_abs_error"] < 5e-3
+    assert _error_of_the_average(row, 3, 200) < 1e-4
     assert row["bytes_output"] == 2 * 8 * 201

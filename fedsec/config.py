@@ -98,7 +98,7 @@ class StrategyConfig:
 
 
 SECAGG_MODES = ("none", "semi_honest", "active")
-SECAGG_GRAPHS = ("complete", "sparse")
+SECAGG_GRAPHS = ("auto", "complete", "sparse")
 DP_MODES = ("none", "local_opacus", "distributed", "central")
 DP_MECHANISMS = ("dgauss", "skellam")
 ACCOUNTANTS = ("prv", "rdp")
@@ -110,7 +110,7 @@ class SecAggSettings:
     """Secure aggregation: off, semi-honest or active-adversary variant."""
 
     mode: str = "none"
-    graph: str = "complete"
+    graph: str = "auto"  # complete below 32 sites, sparse (SecAgg+) from 32 on
     degree: int = 0  # 0: 2·⌈log2 n⌉ for the sparse graph
     threshold: float = 0.5  # fraction of a neighbourhood needed to unmask
     bits: int = 20

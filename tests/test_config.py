@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fedsec.config import ClientSettings, RunConfig
+from fedsec.config import SECAGG_GRAPHS, ClientSettings, RunConfig
 from fedsec.errors import ConfigError
+from fedsec.secagg.config import GraphKind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,10 @@ def test_ints_are_accepted_for_floats() -> None:
         ({"test-fraction": 1.5}, "test-fraction must lie in (0, 1)"),
         ({"fraction-train": 0.0}, "fraction-train"),
         ({"strategy": "bulyan"}, "strategy must be one of"),
+        (
+            {"secagg-graph": "ring"},
+            "secagg-graph must be one of auto, complete, sparse; got 'ring'",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(
@@ -53,6 +58,21 @@ def test_bad_values_are_refused_with_the_key_named(
         ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")
     ):
         RunConfig.from_mapping(mapping)
+
+
+def test_secagg_graph_defaults_to_auto_and_parses_every_kind() -> None:
+    assert RunConfig().secagg.graph == "auto"
+    assert set(SECAGG_GRAPHS) == {kind.value for kind in GraphKind}
+    for name in SECAGG_GRAPHS:
+        cfg = RunConfig.from_mapping(
+            {"secagg-mode": "semi_honest", "secagg-graph": name}
+        )
+        assert cfg.secagg.protocol_config().graph is GraphKind(name)
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_mapping({"secagg-graph": "Auto"})
+    message = str(info.value)
+    assert message.startswith("secagg-graph must be one of")
+    assert "\n" not in message
 
 
 def test_client_settings_ignore_server_only_keys() -> None:

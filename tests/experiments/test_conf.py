@@ -43,3 +43,18 @@ def test_defaults_compose_to_the_flower_app_defaults() -> None:
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("config")
     assert run_config_from_hydra(cfg) == RunConfig()
+
+
+@pytest.mark.parametrize(
+    ("option", "graph"),
+    [
+        ("semi_honest", "auto"),
+        ("active", "auto"),
+        ("sparse", "sparse"),
+        ("complete", "complete"),
+    ],
+)
+def test_secagg_options_choose_their_graph(option: str, graph: str) -> None:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"secagg={option}"])
+    assert run_config_from_hydra(cfg).secagg.graph == graph

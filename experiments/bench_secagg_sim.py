@@ -27,8 +27,11 @@ result from it (``max_abs_error``).
 
 Times: ``seconds_per_round`` is the median over the steady rounds (round 1,
 with Ray's start-up and fedsec's key set-up, is left out); ``server_seconds``
-is the part of a round the server spends outside ``Grid.send_and_receive``
-(protocol, serialisation, aggregation); ``client_seconds`` the median time a
+is the part of a round the server spends outside its exchanges with the
+clients, each timed from its push to the arrival of its last reply (protocol
+work before the push and after the last reply: building messages, unmasking,
+aggregation; replies handled while others are still on their way are not
+counted); ``client_seconds`` the median time a
 client spends inside its handlers in a round, measured there and sent back as
 a metric that the server strips before the protocol sees the reply.
 
@@ -293,12 +296,20 @@ class _Trace:
 
 
 class TimedGrid(Grid):
-    """A Grid that times ``send_and_receive`` and reads the clients' timings."""
+    """A Grid that times each exchange and reads the clients' timings.
+
+    fedsec's and plain's servers exchange through ``push_messages`` and
+    ``pull_messages`` (:func:`fedsec.flower.exchange.send_and_collect`);
+    Flower's SecAgg+ workflow calls ``send_and_receive``. Either way an
+    exchange is timed from the push to the pull that brings its last reply
+    (or to its last pull, if some reply never came).
+    """
 
     def __init__(self, inner: Grid) -> None:
         self.inner = inner
         self.trace = _Trace()
         self.round = 0
+        self._open: tuple[tuple[int, str], float, set[str], float] | None = None
 
     @property
     def run(self) -> Any:
@@ -314,24 +325,54 @@ class TimedGrid(Grid):
         return self.inner.get_node_ids()
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        return self.inner.push_messages(messages)
+        self._close()
+        messages = list(messages)
+        start = time.perf_counter()
+        ids = list(self.inner.push_messages(messages))
+        if messages:
+            stage = (self.round, _stage_name(messages[0]))
+            self._open = (stage, start, set(ids), time.perf_counter())
+        return ids
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self.inner.pull_messages(message_ids)
+        replies = list(self.inner.pull_messages(message_ids))
+        self._read(replies, None if self._open is None else self._open[0])
+        if self._open is not None:
+            stage, start, pending, _ = self._open
+            pending.difference_update(r.metadata.reply_to_message_id for r in replies)
+            self._open = (stage, start, pending, time.perf_counter())
+            if not pending:
+                self._close()
+        return replies
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> Iterable[Message]:
-        from fedsec.flower.records import content_bytes
-
+        self._close()
         messages = list(messages)
         stage = (self.round, _stage_name(messages[0])) if messages else None
         start = time.perf_counter()
         replies = list(self.inner.send_and_receive(messages, timeout=timeout))
-        elapsed = time.perf_counter() - start
-        self.trace.in_grid[self.round] += elapsed
         if stage is not None:
-            self.trace.stage_grid[stage] += elapsed
+            self._add(stage, time.perf_counter() - start)
+        self._read(replies, stage)
+        return replies
+
+    def _close(self) -> None:
+        """Book the open exchange (push → its last pull)."""
+        if self._open is not None:
+            stage, start, _, last = self._open
+            self._add(stage, last - start)
+            self._open = None
+
+    def _add(self, stage: tuple[int, str], elapsed: float) -> None:
+        self.trace.in_grid[stage[0]] += elapsed
+        self.trace.stage_grid[stage] += elapsed
+
+    def _read(self, replies: list[Message], stage: tuple[int, str] | None) -> None:
+        """Strip the clients' timing records; count their seconds and bytes."""
+        from fedsec.flower.records import content_bytes
+
         for reply in replies:
             if reply.has_error():
                 continue
@@ -344,10 +385,10 @@ class TimedGrid(Grid):
                 if stage is not None:
                     self.trace.stage_client[stage] += seconds
             self.trace.up[key] += content_bytes(reply.content)
-        return replies
 
     def fresh(self) -> _Trace:
         """Start a new trace; return the finished one."""
+        self._close()
         done, self.trace, self.round = self.trace, _Trace(), 0
         return done
 

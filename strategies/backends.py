@@ -22,6 +22,7 @@ from typing import Protocol
 from flwr.app import Message
 from flwr.serverapp import Grid
 
+from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.records import content_bytes
 
 
@@ -61,7 +62,7 @@ class PlainBackend:
     ) -> RoundOutcome:
         """Send the requests, wait for the replies, return them all."""
         bytes_down = sum(content_bytes(m.content) for m in messages)
-        replies = list(grid.send_and_receive(messages, timeout=timeout))
+        replies = send_and_collect(grid, messages, timeout=timeout)
         ok = [r for r in replies if not r.has_error()]
         metrics = {"replies": float(len(ok)), "failures": float(len(replies) - len(ok))}
         epsilon = max_epsilon(ok)

@@ -17,6 +17,7 @@ from flwr.serverapp import Grid
 from fedsec.config import DPSettings
 from fedsec.dp.accounting import epsilon
 from fedsec.dp.central import central_aggregate
+from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.records import content_bytes, flatten, record_to_weights
 from strategies.aggregate_reply import aggregate_reply, global_vector
 from strategies.backends import RoundOutcome
@@ -36,7 +37,7 @@ class CentralDPBackend:
     ) -> RoundOutcome:
         """Collect the updates, release only their clipped, noised average."""
         bytes_down = sum(content_bytes(m.content) for m in messages)
-        replies = list(grid.send_and_receive(messages, timeout=timeout))
+        replies = send_and_collect(grid, messages, timeout=timeout)
         ok = [r for r in replies if not r.has_error()]
         metrics = {"replies": float(len(ok)), "failures": float(len(replies) - len(ok))}
         if not ok or not messages:

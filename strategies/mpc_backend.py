@@ -27,6 +27,7 @@ from flwr.serverapp import Grid
 
 from fedsec.config import MPCSettings
 from fedsec.errors import ConfigError, FedsecError
+from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.mpc import (
     COMPUTE,
     HELLO,
@@ -83,7 +84,7 @@ class MPCBackend:
             )
         down += sum(content_bytes(m.content) for m in requests)
         packages: dict[int, list[bytes]] = {}
-        for reply in grid.send_and_receive(requests, timeout=timeout):
+        for reply in send_and_collect(grid, requests, timeout=timeout):
             node = reply.metadata.src_node_id
             if reply.has_error():
                 log.info("mpc share: node %d left out: %s", node, reply.error.reason)
@@ -122,7 +123,7 @@ class MPCBackend:
         ]
         found: dict[int, tuple[int, bytes, str]] = {}
         up = 0
-        for reply in grid.send_and_receive(msgs, timeout=timeout):
+        for reply in send_and_collect(grid, msgs, timeout=timeout):
             if reply.has_error():
                 continue
             up += content_bytes(reply.content)
@@ -191,7 +192,7 @@ class MPCBackend:
             "mpc_seconds": 0.0,
         }
         up = 0
-        for reply in grid.send_and_receive(msgs, timeout=timeout):
+        for reply in send_and_collect(grid, msgs, timeout=timeout):
             if reply.has_error():
                 log.warning(
                     "mpc compute: party node %d failed: %s",

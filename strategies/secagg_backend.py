@@ -1,9 +1,11 @@
 """Secure aggregation as an aggregation backend: the server never sees an update.
 
 Drives :class:`fedsec.secagg.server.SecAggServer` over the Flower Grid. Each
-protocol stage is one ``send_and_receive`` of ``query.secagg_<stage>``
-messages; the training request rides on the masked-input stage, so a steady
-secure round costs two round trips (three with the active variant's
+protocol stage is one exchange of ``query.secagg_<stage>`` messages
+(:func:`fedsec.flower.exchange.send_and_collect`: each reply is handled as it
+arrives, so masked inputs are summed while other sites still compute). The
+training request rides on the masked-input stage, so a steady secure round
+costs two round trips (three with the active variant's
 consistency check), and key set-up (advertise + share keys) two more once per
 ``rounds_per_key_set`` rounds.
 
@@ -32,6 +34,7 @@ from fedsec.config import DPSettings, SecAggSettings
 from fedsec.dp.accounting import epsilon
 from fedsec.dp.distributed import DistributedDPParams, decode
 from fedsec.errors import AbortError, FedsecError
+from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.records import content_bytes
 from fedsec.flower.secagg import (
     DP_RECORD,
@@ -247,9 +250,11 @@ class SecAggBackend:
             )
         traffic.down[stage.value] += sum(content_bytes(m.content) for m in out)
         traffic.round_trips += 1
-        replies = list(grid.send_and_receive(out, timeout=timeout))
-        accepted = []
-        for reply in replies:
+        accepted: list[Message] = []
+
+        def accept(reply: Message) -> None:
+            # runs as each reply arrives: a masked input joins the running sum
+            # while the other sites are still computing or uploading
             node = reply.metadata.src_node_id
             if reply.has_error():
                 log.info(
@@ -258,7 +263,7 @@ class SecAggBackend:
                     node,
                     reply.error.reason,
                 )
-                continue
+                return
             traffic.up[stage.value] += content_bytes(reply.content)
             try:
                 if stage is Stage.ADVERTISE_KEYS and self.registry:
@@ -272,8 +277,10 @@ class SecAggBackend:
                 log.warning(
                     "secagg %s: reply of node %d refused: %s", stage.value, node, exc
                 )
-                continue
+                return
             accepted.append(reply)
+
+        send_and_collect(grid, out, timeout=timeout, on_reply=accept)
         return accepted
 
     def _register_site(self, node: int, reply: Message) -> None:

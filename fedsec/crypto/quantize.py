@@ -110,7 +110,10 @@ class Quantizer:
         self, ring_sum: npt.NDArray[np.uint32]
     ) -> npt.NDArray[np.float64]:
         """Read a ring sum as signed k-bit integers and divide by the scale."""
-        signed = (ring_sum & np.uint32(self.ring_mask)).astype(np.int64)
-        half = 1 << (self.bits - 1)
-        signed[signed >= half] -= 1 << self.bits
-        return signed / self.scale
+        # shift the k-bit element to the top of a 32-bit word, read it as int32
+        # and shift back arithmetically: the sign bit of the ring is extended
+        shift = np.uint32(32 - self.bits)
+        ring = np.asarray(ring_sum, dtype=np.uint32)
+        signed = np.left_shift(ring, shift).view(np.int32)
+        signed >>= shift
+        return np.divide(signed, self.scale, dtype=np.float64)

@@ -21,6 +21,7 @@ burns its slot, whose secrets are never used again, and the key set goes on.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn, TypeVar
 
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=Message)
 _SETUP = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
+# unmasking asks for t·(1 + UNMASK_SPARE) shares of each secret, not n
+UNMASK_SPARE = 0.25
 
 
 class SecAggServer:
@@ -92,6 +95,7 @@ class SecAggServer:
         self._result: AggregateResult | None = None
         self._replied: set[int] = set()
         self._waiting: frozenset[int] = frozenset()
+        self._again = False
         self._prg = MaskGenerator()
 
     # ------------------------------------------------------------ inspection
@@ -193,8 +197,11 @@ class SecAggServer:
             If too few clients remain; the key set is discarded (logged).
         """
         stage = self._stage
-        self.metrics.replies[stage.value] = len(self._replied)
-        self.metrics.dropouts[stage.value] = len(self._waiting - self._replied)
+        m, key = self.metrics, stage.value
+        again = self._again
+        m.replies[key] = len(self._replied) + (m.replies.get(key, 0) if again else 0)
+        dropped = len(self._waiting - self._replied)
+        m.dropouts[key] = dropped + (m.dropouts.get(key, 0) if again else 0)
         if stage is Stage.ADVERTISE_KEYS:
             return dict(self._after_advertise())
         if stage is Stage.SHARE_KEYS:
@@ -205,8 +212,7 @@ class SecAggServer:
         if stage is Stage.CONSISTENCY_CHECK:
             return dict(self._after_consistency())
         if stage is Stage.UNMASK:
-            self._after_unmask()
-            return {}
+            return dict(self._after_unmask())
         raise StageError("nothing to advance")
 
     # ----------------------------------------------------------------- round
@@ -315,6 +321,7 @@ class SecAggServer:
             unpack_add(msg.data, self.config.bits, r.acc)
             r.weight = (r.weight + msg.masked_weight) % WEIGHT_MODULUS
             r.received.add(node)
+            r.arrival.append(node)
             self._require_ks().delivered.add(node)
         elif isinstance(msg, ConsistencyResponse):
             statement = ks.consistency_statement(
@@ -347,13 +354,44 @@ class SecAggServer:
     def _open_unmask(
         self, recipients: tuple[int, ...], sigs: tuple[bytes, ...]
     ) -> dict[int, UnmaskRequest]:
-        r, k = self._require_round(), self._require_ks()
+        r = self._require_round()
         r.recipients = frozenset(recipients)
-        signers = recipients if self.config.active else ()
+        r.signers = recipients if self.config.active else ()
+        r.signer_sigs = sigs
+        spare = math.ceil(UNMASK_SPARE * self._require_ks().threshold)
+        return self._ask_unmask(self._pick_unmaskers(r, spare))
+
+    def _ask_unmask(self, nodes: Sequence[int]) -> dict[int, UnmaskRequest]:
+        r, k = self._require_round(), self._require_ks()
+        r.asked.update(nodes)
         req = UnmaskRequest(
-            k.key_set, r.round, r.slot, r.survivors, r.dropped, signers, sigs
+            k.key_set, r.round, r.slot, r.survivors, r.dropped, r.signers, r.signer_sigs
         )
-        return self._open(Stage.UNMASK, dict.fromkeys(recipients, req))
+        return self._open(Stage.UNMASK, dict.fromkeys(nodes, req))
+
+    def _pick_unmaskers(self, r: RoundState, spare: int) -> list[int]:
+        """Recipients not asked yet, so that every secret gets ``t + spare`` holders.
+
+        Only ``t`` shares of each secret are needed, so not every survivor is
+        asked: candidates are taken in the order their masked inputs arrived
+        (the fastest first) while they hold a share that is still short. The
+        ``spare`` holders per secret absorb dropouts during unmasking; if more
+        drop, :meth:`advance` asks the survivors not asked yet.
+        """
+        k = self._require_ks()
+        targets = set(r.survivors) | set(r.dropped)
+        want = k.threshold + spare
+        have = {v: len(k.closed(v) & r.responders) for v in targets}
+        chosen = []
+        for u in r.arrival:
+            if u not in r.recipients or u in r.asked:
+                continue
+            holds = k.closed(u) & targets
+            if any(have[v] < want for v in holds):
+                chosen.append(u)
+                for v in holds:
+                    have[v] += 1
+        return chosen
 
     def _on_unmask(self, node: int, msg: UnmaskResponse, r: RoundState) -> None:
         closed = self._require_ks().closed(node)
@@ -374,14 +412,23 @@ class SecAggServer:
             r.key_shares.setdefault(v, {})[node] = blob
         r.responders.add(node)
 
-    def _after_unmask(self) -> None:
+    def _after_unmask(self) -> dict[int, UnmaskRequest]:
         r, k = self._require_round(), self._require_ks()
+        short = any(
+            len(r.seed_shares.get(v, {})) < k.threshold for v in r.survivors
+        ) or any(len(r.key_shares.get(u, {})) < k.threshold for u in r.dropped)
+        if short:
+            more = self._pick_unmaskers(r, 0)
+            if more:  # dropouts during unmasking: ask survivors not asked yet
+                log.info("unmasking: %d more survivors asked for shares", len(more))
+                return self._ask_unmask(more)
         try:
             self._result = unmask_sum(r, k, self._prg)
         except UnmaskError as exc:
             self._abort(exc.reason, Stage.UNMASK)
         self._rnd = None
         self._close()
+        return {}
 
     # --------------------------------------------------------------- helpers
     def _check_recoverable(self, holders: frozenset[int], stage: Stage) -> None:
@@ -403,13 +450,16 @@ class SecAggServer:
             raise MessageFormatError("bad signature", node_id=node) from exc
 
     def _open(self, stage: Stage, requests: dict[int, _M]) -> dict[int, _M]:
+        # a stage opened again (unmasking after dropouts) adds to its counters
+        self._again = stage is self._stage
         self._stage = stage
         self._waiting = frozenset(requests)
         self._replied = set()
-        self.metrics.bytes_sent[stage.value] = sum(
-            record_nbytes(m.to_record()) for m in requests.values()
-        )
-        self.metrics.bytes_received[stage.value] = 0
+        sent = sum(record_nbytes(m.to_record()) for m in requests.values())
+        m, key = self.metrics, stage.value
+        m.bytes_sent[key] = sent + (m.bytes_sent.get(key, 0) if self._again else 0)
+        if not self._again:
+            m.bytes_received[key] = 0
         return requests
 
     def _close(self) -> None:

@@ -86,10 +86,14 @@ class RoundState:
     acc: npt.NDArray[np.uint32]
     weight: int = 0
     received: set[int] = field(default_factory=set)
+    arrival: list[int] = field(default_factory=list)
     survivors: tuple[int, ...] = ()
     dropped: tuple[int, ...] = ()
     signatures: dict[int, bytes] = field(default_factory=dict)
     recipients: frozenset[int] = frozenset()
+    signers: tuple[int, ...] = ()
+    signer_sigs: tuple[bytes, ...] = ()
+    asked: set[int] = field(default_factory=set)
     responders: set[int] = field(default_factory=set)
     seed_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)
     key_shares: dict[int, dict[int, bytes]] = field(default_factory=dict)

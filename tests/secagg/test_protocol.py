@@ -226,3 +226,75 @@ def test_bad_ring_inputs_are_refused(values: np.ndarray, weight: object) -> None
     with pytest.raises(DataError):
         fed.clients[me].masked_ring_input(req, values, weight)
     assert fed.clients[me].stage is Stage.SHARE_KEYS
+
+
+def _unmask_requests(fed) -> list[set[int]]:
+    """Record the recipients of every unmask exchange of the federation."""
+    asked: list[set[int]] = []
+    original = fed.server._ask_unmask
+
+    def spy(nodes):
+        asked.append(set(nodes))
+        return original(nodes)
+
+    fed.server._ask_unmask = spy
+    return asked
+
+
+def test_unmasking_asks_t_plus_spare_survivors_in_arrival_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fedsec.secagg.server import UNMASK_SPARE
+
+    n = 20
+    config = SecAggConfig(graph=GraphKind.COMPLETE, bits=20, max_weight=4)
+    t = config.threshold_for(n)
+    fed = federation(config, n)
+    fed.setup()
+    asked = _unmask_requests(fed)
+    updates, weights = make_updates(list(fed.node_ids))
+    with record_quantized(monkeypatch) as seen:
+        res = fed.round(1, updates, weights)
+    want = t + int(np.ceil(UNMASK_SPARE * t))
+    assert want < n
+    # one exchange, to the first `want` clients whose masked input arrived
+    # (LocalFederation delivers in node order)
+    assert asked == [set(fed.node_ids[:want])]
+    assert fed.server.metrics.replies["unmask"] == want
+    assert res.survivors == tuple(fed.node_ids)
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+    )
+    unasked = [fed.clients[u] for u in fed.node_ids[want:]]
+    assert all(c.stage is Stage.MASKED_INPUT for c in unasked)
+
+
+def test_dropouts_during_unmasking_beyond_the_spare_ask_more_survivors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fedsec.secagg.server import UNMASK_SPARE
+
+    n = 20
+    config = SecAggConfig(graph=GraphKind.COMPLETE, bits=20, max_weight=4)
+    t = config.threshold_for(n)
+    fed = federation(config, n)
+    fed.setup()
+    asked = _unmask_requests(fed)
+    # spare + 2 of the first asked vanish: two more holders are needed
+    updates, weights = make_updates(list(fed.node_ids))
+    spare = int(np.ceil(UNMASK_SPARE * t))
+    silent = set(fed.node_ids[: spare + 2])
+    with record_quantized(monkeypatch) as seen:
+        res = fed.round(1, updates, weights, {Stage.UNMASK: silent})
+    assert len(asked) == 2
+    assert asked[1].isdisjoint(asked[0])
+    assert len(asked[1]) == 2  # exactly what was missing, no more
+    assert fed.server.metrics.dropouts["unmask"] == len(silent)
+    assert fed.server.metrics.replies["unmask"] == t
+    assert res.survivors == tuple(fed.node_ids)  # masked inputs were all in
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+    )
+    # no secret got both kinds of shares; each survivor's seed got exactly t
+    revealed = _revealed(fed)
+    assert all(kind_count == t for kind_count in revealed.values())

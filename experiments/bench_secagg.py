@@ -41,7 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dim", type=int, nargs="+", default=[1_000_000])
     p.add_argument("--dropout", type=float, nargs="+", default=[0.1])
     p.add_argument(
-        "--graph", choices=["complete", "sparse"], nargs="+", default=["sparse"]
+        "--graph",
+        choices=["auto", "complete", "sparse"],
+        nargs="+",
+        default=["auto"],
+        help="auto (the default setting): complete below 32 clients, sparse from 32",
     )
     p.add_argument(
         "--variant",
@@ -126,7 +130,7 @@ def _protocol_case(
         "dim": dim,
         "dropout": dropout,
         "dropout_stage": stage.value,
-        "graph": graph,
+        "graph": cfg.graph_for(n).value,
         "variant": variant,
         "bits": args.bits,
         "rounds": args.rounds,

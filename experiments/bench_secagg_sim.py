@@ -484,11 +484,7 @@ def _run_message_api(grid: TimedGrid, case: Case, impl: str) -> list[Vector]:
 def _flower_shares(case: Case) -> tuple[int, int]:
     """Flower's ``num_shares`` and threshold: fedsec's neighbourhood and t."""
     protocol = _fedsec_settings(case).secagg.protocol_config()
-    if case.graph == "complete":
-        shares = case.clients
-    else:
-        shares = protocol.degree_for(case.clients) + 1
-    return shares, protocol.threshold_for(case.clients)
+    return protocol.degree_for(case.clients) + 1, protocol.threshold_for(case.clients)
 
 
 def _run_flower(grid: TimedGrid, context: Context, case: Case) -> list[Vector]:
@@ -569,7 +565,10 @@ def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str
         "dim": case.dim,
         "dropout": case.dropout,
         "dropped_clients": 0 if impl == "plain" else len(case.dropped),
-        "graph": case.graph,
+        "graph": _fedsec_settings(case)
+        .secagg.protocol_config()
+        .graph_for(case.clients)
+        .value,
         "seconds_per_round": statistics.median(trace.wall[r] for r in steady),
         "client_seconds": statistics.median(client) if client else None,
         "server_seconds": statistics.median(
@@ -683,7 +682,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[10])
     p.add_argument("--dim", type=int, nargs="+", default=[100_000])
     p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--graph", choices=["complete", "sparse"], default="complete")
+    p.add_argument("--graph", choices=["auto", "complete", "sparse"], default="auto")
     p.add_argument("--rounds", type=int, default=4)
     args = p.parse_args(argv)
     run_simulation_cases(args.clients, args.dim, args.dropout, args.graph, args.rounds)

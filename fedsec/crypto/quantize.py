@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fedsec.crypto.prg import MaskGenerator
+from fedsec.crypto.prg import thread_generator
 from fedsec.errors import ConfigError, DataError
 
 MAX_BITS = 32
@@ -91,17 +91,20 @@ class Quantizer:
         if not (math.isfinite(weight) and 0 <= weight <= self.max_weight):
             raise DataError("weight outside [0, max_weight]")
         # float64 keeps every level exact (up to 2^31 levels); the coins are
-        # compared as integers: round up iff coin < frac · 2^32
-        y = np.clip(update, -self.clip, self.clip).astype(np.float64)
+        # compared as integers: round up iff coin < frac · 2^32. Temporaries
+        # are reused: a fresh array costs page faults on every message.
+        y = np.empty(update.shape, dtype=np.float64)
+        np.clip(update, -self.clip, self.clip, out=y)
         y *= weight * self.scale
         floor = np.floor(y)
         y -= floor  # fractional part in [0, 1)
         y *= 2.0**32
-        threshold = y.astype(np.uint32)
-        coins = MaskGenerator().uint32(os.urandom(32), y.size)
         # |floor| <= level_bound < 2^31: int32 holds it; its bits are the
         # two's-complement ring element
         out = floor.astype(np.int32).view(np.uint32)
+        threshold = floor.view(np.uint32)[: y.size]  # floor is spent: reuse it
+        np.copyto(threshold, y, casting="unsafe")
+        coins = thread_generator().uint32(os.urandom(32), y.size)
         out += coins < threshold
         np.bitwise_and(out, np.uint32(self.ring_mask), out=out)
         return out

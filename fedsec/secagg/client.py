@@ -22,7 +22,7 @@ import numpy.typing as npt
 from fedsec.crypto import aead, signatures
 from fedsec.crypto.kdf import X25519KeyPair
 from fedsec.crypto.packing import pack
-from fedsec.crypto.prg import MaskGenerator
+from fedsec.crypto.prg import thread_generator
 from fedsec.errors import CryptoError, DataError, MaliciousServerError
 from fedsec.secagg import keyschedule as ks
 from fedsec.secagg.client_state import ClientState, dump_state, load_state
@@ -281,7 +281,7 @@ class SecAggClient:
         vec = np.empty(req.dim + 1, dtype=np.uint32)
         vec[: req.dim] = ring
         vec[req.dim] = weight
-        prg = MaskGenerator()
+        prg = thread_generator()
         mask_sk = s.mask_sks[req.slot]
         own = ks.self_mask_seed(
             s.seeds[req.slot], s.key_set, req.round, req.slot, s.node_id

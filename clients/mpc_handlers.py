@@ -16,7 +16,6 @@ within ``mpc-timeout`` seconds fails with a one-line error instead of hanging.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from fedsec.config import ClientSettings
 from fedsec.errors import ConfigError, ProtocolError
 from fedsec.flower.mpc import COMPUTE, HELLO, MPC_RECORD, NOT_A_PARTY, SHARE
 from fedsec.flower.records import flatten, record_to_weights
+from fedsec.net import free_port
 
 STATE_KEY = "fedsec.mpc"
 
@@ -52,12 +52,6 @@ def party_index(node_config: dict[str, Any]) -> int:
     return index
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @one_line_errors
 def hello(msg: Message, context: Context) -> Message:
     """Say whether this node is a compute party; publish its key and address."""
@@ -71,7 +65,7 @@ def hello(msg: Message, context: Context) -> Message:
             address = str(saved["address"])
         else:
             secret = X25519PrivateKey.generate()
-            address = str(node_config.get("mpc-address", f"127.0.0.1:{_free_port()}"))
+            address = str(node_config.get("mpc-address", f"127.0.0.1:{free_port()}"))
             raw = secret.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
             context.state[STATE_KEY] = ConfigRecord({"secret": raw, "address": address})
         from fedsec.mpc.keys import raw_public

@@ -156,7 +156,9 @@ def run_tcp(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
             secret = keys[i].secret.private_bytes_raw()
             (work / f"party{i}" / "secret.key").write_bytes(secret)
         (work / "public.keys").write_bytes(b"".join(keys[0].public_keys))
-        ports = _free_ports(3)
+        from fedsec.net import free_ports
+
+        ports = free_ports(3)
         procs = [
             subprocess.Popen(
                 [
@@ -200,18 +202,6 @@ def run_tcp(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
         "max_abs_error": err,
         "client_seconds_each": client_s,
     }
-
-
-def _free_ports(k: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(k)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def tcp_worker(args: argparse.Namespace) -> None:

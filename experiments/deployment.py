@@ -26,13 +26,7 @@ from pathlib import Path
 
 from experiments.simulate import ROOT, quiet_flower_env
 from experiments.site_files import write_site_files
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from fedsec.net import free_port
 
 
 @dataclass

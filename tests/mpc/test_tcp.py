@@ -17,20 +17,11 @@ from fedsec.mpc.keys import generate_party_keys
 from fedsec.mpc.party import Party
 from fedsec.mpc.tcp import TlsChannel
 from fedsec.mpc.tls import make_throwaway_pki
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+from fedsec.net import free_ports
 
 
 def _mesh(identities, timeout=10.0):
-    addrs = [("127.0.0.1", p) for p in _free_ports(3)]
+    addrs = [("127.0.0.1", p) for p in free_ports(3)]
     chans: list = [None] * 3
     errs: list = []
 
@@ -91,7 +82,7 @@ def test_mesh_exchanges_messages_and_runs_clip_and_sum(tmp_path: Path) -> None:
 def test_party_without_a_valid_certificate_is_rejected(tmp_path: Path) -> None:
     ids = make_throwaway_pki(tmp_path / "good")
     rogue = make_throwaway_pki(tmp_path / "rogue")  # same names, other CA
-    addrs = [("127.0.0.1", p) for p in _free_ports(3)]
+    addrs = [("127.0.0.1", p) for p in free_ports(3)]
     result: dict = {}
 
     def victim() -> None:

@@ -298,3 +298,43 @@ def test_dropouts_during_unmasking_beyond_the_spare_ask_more_survivors(
     # no secret got both kinds of shares; each survivor's seed got exactly t
     revealed = _revealed(fed)
     assert all(kind_count == t for kind_count in revealed.values())
+
+
+def test_mask_expansion_in_worker_processes_gives_the_same_sum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fedsec.secagg import unmasking
+
+    if unmasking._WORKERS == 0:
+        pytest.skip("one core: no worker processes")
+    monkeypatch.setattr(unmasking, "PARALLEL_MIN_ELEMENTS", 0)
+    submitted: list[int] = []
+    real_pool = unmasking._pool
+
+    def counting_pool():
+        pool = real_pool()
+        assert pool is not None
+
+        class Counting:
+            def submit(self, fn, jobs, count):
+                submitted.append(len(jobs))
+                return pool.submit(fn, jobs, count)
+
+        return Counting()
+
+    monkeypatch.setattr(unmasking, "_pool", counting_pool)
+    n = 12
+    config = SecAggConfig(graph=GraphKind.COMPLETE, bits=20, max_weight=4)
+    fed = federation(config, n)
+    fed.setup()
+    dropped = set(fed.node_ids[:3])
+    updates, weights = make_updates(list(fed.node_ids))
+    with record_quantized(monkeypatch) as seen:
+        res = fed.round(1, updates, weights, {Stage.MASKED_INPUT: dropped})
+    # 9 self masks + 3 × 9 pairwise masks, split with the worker processes
+    assert sum(submitted) > 0
+    assert sum(submitted) < 9 + 27
+    assert res.total_weight == sum(weights[u] for u in res.survivors)
+    assert np.array_equal(
+        res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
+    )

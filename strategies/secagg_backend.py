@@ -280,7 +280,13 @@ class SecAggBackend:
                 return
             accepted.append(reply)
 
-        send_and_collect(grid, out, timeout=timeout, on_reply=accept)
+        send_and_collect(
+            grid,
+            out,
+            timeout=timeout,
+            on_reply=accept,
+            until=self.server.stage_complete,
+        )
         return accepted
 
     def _register_site(self, node: int, reply: Message) -> None:

@@ -35,6 +35,7 @@ def send_and_collect(
     *,
     timeout: float | None,
     on_reply: OnReply | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> list[Message]:
     """Push ``messages``; pull replies until all arrived or ``timeout`` passed.
 
@@ -50,6 +51,10 @@ def send_and_collect(
     on_reply
         Called with each reply (error replies included) as it is pulled, in
         arrival order, before the next pull.
+    until
+        Checked after each pull that brought replies: once it returns true the
+        exchange ends without waiting for the other replies (they are never
+        pulled), e.g. when enough shares arrived to unmask.
 
     Returns
     -------
@@ -67,7 +72,7 @@ def send_and_collect(
             replies.append(reply)
             if on_reply is not None:
                 on_reply(reply)
-        if not pending:
+        if not pending or (pulled and until is not None and until()):
             break
         interval = FIRST_INTERVAL if pulled else min(interval * GROWTH, MAX_INTERVAL)
         if deadline is not None:

@@ -109,6 +109,18 @@ class SecAggServer:
         """Nodes whose reply to the current stage has not arrived yet."""
         return self._waiting - self._replied
 
+    def stage_complete(self) -> bool:
+        """True when the current stage needs no more replies.
+
+        Unmasking is complete once every secret to reveal has ``t`` shares:
+        the transport may then stop waiting for the remaining (spare)
+        replies. Every other stage takes all the replies that come in time.
+        """
+        r, k = self._rnd, self._ks
+        if self._stage is not Stage.UNMASK or r is None or k is None:
+            return False
+        return not self._short_of_shares(r, k)
+
     def needs_setup(self) -> bool:
         """True if the next round must start with a new key set."""
         k = self._ks
@@ -414,10 +426,7 @@ class SecAggServer:
 
     def _after_unmask(self) -> dict[int, UnmaskRequest]:
         r, k = self._require_round(), self._require_ks()
-        short = any(
-            len(r.seed_shares.get(v, {})) < k.threshold for v in r.survivors
-        ) or any(len(r.key_shares.get(u, {})) < k.threshold for u in r.dropped)
-        if short:
+        if self._short_of_shares(r, k):
             more = self._pick_unmaskers(r, 0)
             if more:  # dropouts during unmasking: ask survivors not asked yet
                 log.info("unmasking: %d more survivors asked for shares", len(more))
@@ -431,6 +440,14 @@ class SecAggServer:
         return {}
 
     # --------------------------------------------------------------- helpers
+    @staticmethod
+    def _short_of_shares(r: RoundState, k: KeySetState) -> bool:
+        """True if some secret to reveal has fewer than ``t`` shares."""
+        t = k.threshold
+        return any(len(r.seed_shares.get(v, {})) < t for v in r.survivors) or any(
+            len(r.key_shares.get(u, {})) < t for u in r.dropped
+        )
+
     def _check_recoverable(self, holders: frozenset[int], stage: Stage) -> None:
         """Abort unless every secret to reveal has ``t`` potential holders."""
         r, k = self._require_round(), self._require_ks()

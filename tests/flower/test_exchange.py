@@ -140,3 +140,19 @@ def test_no_messages_returns_at_once(timeout: float | None) -> None:
     grid = ScriptedGrid({}, fail=set())
     assert send_and_collect(grid, [], timeout=timeout) == []
     assert grid.pulls == 0
+
+
+def test_until_ends_the_exchange_without_the_remaining_replies() -> None:
+    grid = ScriptedGrid({1: 0.0, 2: 0.02, 3: 2.0}, fail=set())
+    seen: list[int] = []
+    start = time.monotonic()
+    replies = send_and_collect(
+        grid,
+        _requests([1, 2, 3]),
+        timeout=10.0,
+        on_reply=lambda r: seen.append(int(r.content["r"]["node"])),
+        until=lambda: len(seen) >= 2,
+    )
+    assert seen == [1, 2]
+    assert len(replies) == 2
+    assert time.monotonic() - start < 1.5  # did not wait for node 3

@@ -338,3 +338,29 @@ def test_mask_expansion_in_worker_processes_gives_the_same_sum(
     assert np.array_equal(
         res.ring_sum, plaintext_ring_sum(seen, updates, res.survivors, config.bits)
     )
+
+
+def test_unmasking_is_complete_once_every_secret_has_t_shares() -> None:
+    from fedsec.secagg.local import LocalFederation
+    from fedsec.secagg.messages import UnmaskRequest
+
+    n = 10
+    config = SecAggConfig(graph=GraphKind.COMPLETE, bits=20, max_weight=4)
+    t = config.threshold_for(n)
+    fed: LocalFederation = federation(config, n)
+    fed.setup()
+    updates, weights = make_updates(list(fed.node_ids))
+    server = fed.server
+    out = server.begin_round(1, len(next(iter(updates.values()))))
+    for node, req in out.items():
+        server.handle(node, fed._client_step(node, req, updates, weights))
+        assert not server.stage_complete()  # masked input takes every reply
+    out = server.advance()
+    assert all(isinstance(r, UnmaskRequest) for r in out.values())
+    assert len(out) > t
+    for i, (node, req) in enumerate(out.items()):
+        assert server.stage_complete() is (i >= t)
+        server.handle(node, fed._client_step(node, req, None, None))
+    assert server.stage_complete()
+    assert server.advance() == {}
+    assert server.result().survivors == tuple(fed.node_ids)

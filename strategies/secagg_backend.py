@@ -300,4 +300,10 @@ class SecAggBackend:
 
     def _stage_metrics(self) -> dict[str, float]:
         m = self.server.metrics
-        return {f"dropouts_{stage}": float(n) for stage, n in m.dropouts.items() if n}
+        counters = {"dropouts": m.dropouts, "not_awaited": m.not_awaited}
+        return {
+            f"{name}_{stage}": float(n)
+            for name, counts in counters.items()
+            for stage, n in counts.items()
+            if n
+        }

@@ -212,8 +212,10 @@ class SecAggServer:
         m, key = self.metrics, stage.value
         again = self._again
         m.replies[key] = len(self._replied) + (m.replies.get(key, 0) if again else 0)
-        dropped = len(self._waiting - self._replied)
-        m.dropouts[key] = dropped + (m.dropouts.get(key, 0) if again else 0)
+        missing = len(self._waiting - self._replied)
+        spared = missing if self.stage_complete() else 0  # spares not needed
+        m.not_awaited[key] = spared + (m.not_awaited.get(key, 0) if again else 0)
+        m.dropouts[key] = missing - spared + (m.dropouts.get(key, 0) if again else 0)
         if stage is Stage.ADVERTISE_KEYS:
             return dict(self._after_advertise())
         if stage is Stage.SHARE_KEYS:

@@ -32,10 +32,16 @@ class AggregateResult:
 
 @dataclass
 class StageMetrics:
-    """Public per-stage counters of the latest setup and round."""
+    """Public per-stage counters of the latest setup and round.
+
+    ``dropouts`` counts requests left unanswered that the protocol had to
+    recover from; ``not_awaited`` counts unmask requests to spare holders
+    whose reply was not needed once every secret had ``t`` shares.
+    """
 
     replies: dict[str, int] = field(default_factory=dict)
     dropouts: dict[str, int] = field(default_factory=dict)
+    not_awaited: dict[str, int] = field(default_factory=dict)
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
 

@@ -81,6 +81,7 @@ def share(msg: Message, context: Context) -> Message:
     """Train, then secret-share the update to the three parties, encrypted."""
     from clients.local_update import local_update
     from fedsec.mpc.client import client_share
+    from fedsec.mpc.range_check import coordinate_bound
     from fedsec.mpc.ring import FixedPoint
 
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
@@ -101,6 +102,9 @@ def share(msg: Message, context: Context) -> Message:
         session=int(record["session"]),
         client_id=int(record["client-id"]),
         encoder=FixedPoint(settings.mpc.frac_bits),
+        clamp=coordinate_bound(
+            delta.size, settings.mpc.clip_norm, settings.mpc.frac_bits
+        ),
     )
     out = ConfigRecord({"packages": packages})
     return Message(content=RecordDict({MPC_RECORD: out}), reply_to=msg)

@@ -102,6 +102,7 @@ def _packages(
                 session=SESSION,
                 client_id=j,
                 encoder=cfg.encoder,
+                clamp=cfg.coordinate_bound(x.shape[1]),
             )
         )
         per_client.append(time.perf_counter() - t)

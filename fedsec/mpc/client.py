@@ -88,6 +88,7 @@ def client_share(
     session: int,
     client_id: int,
     encoder: FixedPoint,
+    clamp: float | None = None,
 ) -> list[bytes]:
     """Secret-share ``update`` with ``weight`` and encrypt one package per party.
 
@@ -103,13 +104,20 @@ def client_share(
         Bound into each package (associated data).
     encoder
         The fixed-point encoding the parties use.
+    clamp
+        If given, every coordinate is first clamped to ``[-clamp, clamp]``:
+        pass ``ClipSumConfig.coordinate_bound(dim)``, the bound the parties
+        check (a client with a coordinate beyond three times it is left out).
 
     Returns
     -------
     list[bytes]
         Package ``i`` is for party ``i``.
     """
-    x = encoder.encode(np.ravel(np.asarray(update, dtype=np.float64)))
+    values = np.ravel(np.asarray(update, dtype=np.float64))
+    if clamp is not None:
+        values = np.clip(values, -clamp, clamp)
+    x = encoder.encode(values)
     dim = int(x.shape[0])
     if len(party_public_keys) != PARTIES:
         raise ProtocolError("need the public keys of exactly three parties")

@@ -11,26 +11,33 @@ Run identically (SPMD) by the three parties on replicated shares
    Every component is held by two parties; a client is kept only if all
    three parties have it and both holders of each component agree (a client
    that sent nothing, or inconsistent shares, is left out). One round.
-2. *Norms.* ``s_j = ||x_j||^2`` is a dot product: local cross terms summed
-   over the d coordinates, then one truncation of n scalars.
-   ``u_j = s_j / C^2`` (public-constant product, one truncation).
-3. *Scales and weights.* One bit decomposition of ``[u, w, W_max - w]``
-   (3n scalars) gives ``[u >= 1]``, the leading-one position of ``u`` and the
-   signs for the weight clamp; ``scale_j = min(1, u_j^(-1/2))`` by Newton
-   iteration (:mod:`fedsec.mpc.rsqrt`); ``w_j`` is clamped to
-   ``[0, W_max]``; ``a_j = w_j scale_j`` (integer times fixed point: no
-   truncation).
-4. *Weighted sum.* ``sum_j a_j x_j`` is, per coordinate, a dot product over
+2. *Ranges.* Every coordinate is checked to be below a public bound
+   (:mod:`fedsec.mpc.range_check`, two rounds, one message of the inputs'
+   size); a client with a coordinate beyond it is left out. This is what
+   keeps a crafted update from wrapping its squared norm around 2^64.
+3. *Norms.* ``s_j = ||x_j||^2`` is a dot product: local cross terms summed
+   over the d coordinates, exact thanks to the range check; ``s_j k`` with a
+   public integer ``k ~ 2^g / C^2`` is reshared (one round of n scalars).
+4. *Scales and weights.* One bit decomposition of ``[s k, w, W_max - w]``
+   (3n scalars) gives, shifted by ``f + g``, the exact bits of ``u_j = s_j /
+   C^2`` (so no probabilistic truncation can make a norm look small), hence
+   ``[u >= 1]``, the leading-one position of ``u`` and ``u`` itself (bit
+   injection), and the signs for the weight clamp; ``scale_j = min(1,
+   u_j^(-1/2))`` by Newton iteration (:mod:`fedsec.mpc.rsqrt`); ``w_j`` is
+   clamped to ``[0, W_max]``; ``a_j = w_j scale_j`` (integer times fixed
+   point: no truncation).
+5. *Weighted sum.* ``sum_j a_j x_j`` is, per coordinate, a dot product over
    clients: each party computes its additive share locally (two n-by-d
    matrix-vector products), no truncation and no resharing of d elements.
-5. *Noise and release.* Each party adds a fresh zero sharing and its own
+6. *Noise and release.* Each party adds a fresh zero sharing and its own
    Gaussian noise share (:mod:`fedsec.mpc.noise`) and returns this additive
    output share (at ``2f`` fractional bits). Whoever sums the three output
    shares (the server, or a designated party) learns the noised sum and the
    total clamped weight, and nothing else: the three shares are uniform
    subject to that sum.
 
-Between the parties only O(n) words travel; the d-sized data move once, as
+Between the parties the inputs' size travels once (the range check, party
+0 to party 2), otherwise O(n) words; the d-sized output moves once more, as
 the three output shares.
 """
 
@@ -43,12 +50,18 @@ import numpy as np
 import numpy.typing as npt
 
 from fedsec.errors import ConfigError, ProtocolError
-from fedsec.mpc.arithmetic import add_public, mul, truncate, truncate_additive
+from fedsec.mpc.arithmetic import add_public, mul, reshare
 from fedsec.mpc.boolean import a2b, bit_injection, select
 from fedsec.mpc.client import ClientInputs
 from fedsec.mpc.noise import gaussian, party_noise_std
+from fedsec.mpc.range_check import (
+    check_ranges,
+    coordinate_bits,
+    coordinate_bound,
+    ratio,
+)
 from fedsec.mpc.ring import FixedPoint, Ring
-from fedsec.mpc.rsqrt import clipped_rsqrt
+from fedsec.mpc.rsqrt import clipped_rsqrt_of_bits
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import PARTIES, Shared
 
@@ -71,9 +84,9 @@ class ClipSumConfig:
     noise_colluders
         t in {0, 1, 2}; each party adds variance sigma^2 / (3 - t).
     frac_bits
-        Fractional bits f of the fixed-point encoding. Limits: a client's
-        ``||x||^2 < 2^(63 - 2f)`` (else its norm wraps and it is dropped or,
-        for a crafted input, mis-clipped: see docs/mpc.md) and
+        Fractional bits f of the fixed-point encoding. Limits: every
+        coordinate below :meth:`coordinate_bound` (honest clients clamp to
+        it; a client beyond three times it is left out) and
         ``n W_max C < 2^(63 - 2f)`` for the output.
     """
 
@@ -94,6 +107,14 @@ class ClipSumConfig:
     def encoder(self) -> FixedPoint:
         """The fixed-point encoder these parameters imply."""
         return FixedPoint(self.frac_bits)
+
+    def coordinate_bound(self, dim: int) -> float:
+        """Largest coordinate magnitude a client may send for a ``dim``-vector.
+
+        Clients clamp their update to it before sharing
+        (``client_share(..., clamp=...)``); see :mod:`fedsec.mpc.range_check`.
+        """
+        return coordinate_bound(dim, self.clip_norm, self.frac_bits)
 
 
 @dataclass(frozen=True)
@@ -226,18 +247,32 @@ def clip_and_sum(
     if clients != list(inputs.ids):  # rare: drop rows (copies)
         rows = [inputs.ids.index(c) for c in clients]
         xs, w = xs[rows], w[rows]
+    ok = check_ranges(rt, xs, coordinate_bits(xs.shape[1], config.clip_norm, f))
+    if not ok.all():
+        keep = [i for i in range(len(clients)) if ok[i]]
+        if not keep:
+            raise ProtocolError(
+                "no client input is within range", stage="range", node_id=rt.index
+            )
+        clients = [clients[i] for i in keep]
+        xs, w = xs[keep], w[keep]
     n, d = xs.shape
-    # ||x||^2: local share x_i.x_i + 2 x_i.x_{i+1}, then truncate 2f -> f.
+    # ||x||^2 at 2f bits: local share x_i.x_i + 2 x_i.x_{i+1}, exact (ranges).
     sq = np.einsum("ij,ij->i", xs.a, xs.a) + np.uint64(2) * np.einsum(
         "ij,ij->i", xs.a, xs.b
     )
-    s = truncate_additive(rt, sq, f)
-    u = truncate(rt, s.mul_public(rt.encoder.encode(1.0 / config.clip_norm**2)))
+    k, g = ratio(config.clip_norm, f)
+    ratio_num = reshare(rt, sq * np.uint64(k))  # ||x||^2 / C^2 at 2f + g bits
     cap = add_public(rt, -w, config.max_weight)
     bits = a2b(
-        rt, Shared(np.concatenate([u.a, w.a, cap.a]), np.concatenate([u.b, w.b, cap.b]))
+        rt,
+        Shared(
+            np.concatenate([ratio_num.a, w.a, cap.a]),
+            np.concatenate([ratio_num.b, w.b, cap.b]),
+        ),
     )
-    scale = clipped_rsqrt(rt, u, bits[:n])
+    # exact truncation to f bits: shift the bits (the numerator is < 2^62)
+    scale = clipped_rsqrt_of_bits(rt, bits[:n].shift_right(f + g))
     weight = _clamp_weights(rt, w, bits[n:], config.max_weight)
     a = mul(rt, weight, scale)  # (n,) at f bits
     # sum_j a_j x_j, locally: a_i.(x_i + x_{i+1}) + a_{i+1}.x_i per coordinate.

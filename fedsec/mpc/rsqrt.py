@@ -89,20 +89,42 @@ def clipped_rsqrt(rt: Runtime, u: Shared, u_bits: Shared | None = None) -> Share
     the guess and every Newton iterate are exactly zero: such an input is
     dropped, not amplified.
     """
+    return _clipped_rsqrt(rt, a2b(rt, u) if u_bits is None else u_bits, u)
+
+
+def clipped_rsqrt_of_bits(rt: Runtime, u_bits: Shared) -> Shared:
+    """:func:`clipped_rsqrt` of a ``u >= 0`` given only by its XOR-shared bits.
+
+    The arithmetic ``u`` is rebuilt from bits 0..62 in the same bit-injection
+    round that the initial guess needs, so an exact truncation (shifting the
+    bits of a bit decomposition) costs no extra round.
+    """
+    return _clipped_rsqrt(rt, u_bits, None)
+
+
+def _clipped_rsqrt(rt: Runtime, bits: Shared, u: Shared | None) -> Shared:
     f = rt.encoder.frac_bits
-    bits = a2b(rt, u) if u_bits is None else u_bits
     o = suffix_or(rt, bits)
     lead = o ^ o.shift_right(1)
     positions = np.arange(f, 63, dtype=np.uint64)
-    lead_cols = _bit_columns(lead, positions)
-    o_f = _bit_columns(o, np.array([f], dtype=np.uint64))
-    cols = Shared(
-        np.concatenate([lead_cols.a, o_f.a], axis=1),
-        np.concatenate([lead_cols.b, o_f.b], axis=1),
+    parts = [_bit_columns(lead, positions), _bit_columns(o, np.array([f], np.uint64))]
+    every = np.arange(0, 63, dtype=np.uint64)
+    if u is None:
+        parts.append(_bit_columns(bits, every))
+    inj = bit_injection(
+        rt,
+        Shared(
+            np.concatenate([p.a for p in parts], axis=1),
+            np.concatenate([p.b for p in parts], axis=1),
+        ),
     )
-    inj = bit_injection(rt, cols)
-    onehot = inj[:, :-1]
-    at_least_one = inj[:, -1]
+    k = len(positions)
+    onehot = inj[:, :k]
+    at_least_one = inj[:, k]
+    if u is None:
+        powers = _ONE << every
+        u_cols = inj[:, k + 1 :]
+        u = Shared(u_cols.a @ powers, u_cols.b @ powers)
     c = _guess_constants(rt, positions)
     below = add_public(rt, -at_least_one, 1)  # [u < 1]
     y0 = Shared(onehot.a @ c, onehot.b @ c) + below.mul_public(c[0])

@@ -14,7 +14,8 @@ from fedsec.mpc.party import simulate_clip_and_sum
 
 def plaintext(x: np.ndarray, w: np.ndarray, cfg: ClipSumConfig) -> np.ndarray:
     enc = cfg.encoder
-    xq = enc.decode(enc.encode(x))
+    bound = cfg.coordinate_bound(x.shape[1])
+    xq = enc.decode(enc.encode(np.clip(x, -bound, bound)))
     norms = np.linalg.norm(xq, axis=1)
     scale = np.minimum(1.0, cfg.clip_norm / np.maximum(norms, 1e-300))
     return (np.clip(w, 0, cfg.max_weight) * scale) @ xq
@@ -29,6 +30,7 @@ def packages_for(keys, x, w, session=1, cfg=None, skip=()):
             session=session,
             client_id=j,
             encoder=cfg.encoder,
+            clamp=cfg.coordinate_bound(x.shape[1]),
         )
         for j in range(len(x))
         if j not in skip
@@ -72,7 +74,10 @@ def test_unit_weights_give_the_clipped_sum(keys) -> None:
     res, _ = simulate_clip_and_sum(
         keys, 2, packages_for(keys, x, np.ones(4), 2, cfg), 64, cfg
     )
-    np.testing.assert_allclose(res.total, plaintext(x, np.ones(4), cfg), atol=5e-4)
+    # the 300x client sends coordinates at the bound (32 here): its scale's few
+    # units of 2^-f in the last place times 32 dominate the error
+    atol = 4 * cfg.coordinate_bound(64) * 2.0**-cfg.frac_bits
+    np.testing.assert_allclose(res.total, plaintext(x, np.ones(4), cfg), atol=atol)
 
 
 def test_missing_tampered_and_inconsistent_clients_are_left_out(keys) -> None:

@@ -2,11 +2,13 @@
 
 A party's view is its input shares and every message it receives. For two
 very different inputs (all-zero updates with small weights, and huge updates
-with weights beyond the cap) we collect party ``p``'s view of the whole
+with weights beyond the cap; clients clamp them to the largest coordinates the
+parties accept) we collect party ``p``'s view of the whole
 clip-and-sum program and check that (a) the top byte and the low byte of the
 view words are uniform (chi-squared goodness of fit) and (b) the two views
-have the same byte distribution (chi-squared two-sample test). The first
-round (client ids and share digests, public metadata) is excluded.
+have the same byte distribution (chi-squared two-sample test). Public
+messages are excluded: the first round (client ids and share digests) and the
+range-check verdicts.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def _view(x: np.ndarray, w: np.ndarray, party: int) -> tuple[np.ndarray, np.ndar
             session=1,
             client_id=j,
             encoder=CFG.encoder,
+            clamp=CFG.coordinate_bound(x.shape[1]),
         )
         for j in range(len(x))
     ]
@@ -64,7 +67,13 @@ def _view(x: np.ndarray, w: np.ndarray, party: int) -> tuple[np.ndarray, np.ndar
     rts = [Runtime(i, recs[i], keys[i].randomness(1), CFG.encoder) for i in range(3)]
     run_threads(rts, lambda rt, inp: clip_and_sum(rt, inp, CFG), inputs)
     own = inputs[party]
-    received = recs[party].received[2:]  # drop the metadata round (two messages)
+    # Public messages are left out: the metadata round (two messages) and the
+    # range-check verdicts (two messages, zeros for honest clients). In the
+    # range check's first round party 0 receives nothing, the others one
+    # message (a fresh seed, and for party 2 its masked share of the high bits).
+    got = recs[party].received
+    verdicts = 2 if party == 0 else 3
+    received = got[2:verdicts] + got[verdicts + 2 :]
     shares = np.concatenate([own.x.a.ravel(), own.x.b.ravel(), own.w.a, own.w.b])
     return shares, np.concatenate([m.ravel() for m in received])
 

@@ -3,16 +3,46 @@
 Used by the deployment tests and for trying the hospital set-up locally::
 
     python -m experiments.deployment --sites 3 --run-config "num-server-rounds=2"
+    python -m experiments.deployment --sites 3 --insecure   # no TLS, no node auth
 
 Every process binds to 127.0.0.1 only. Each SuperNode reads its own site file
-(``--node-config data-path=...``). This harness runs ``--insecure``; TLS and
-SuperNode authentication are configured the same way with the certificate and
-key flags of ``flower-superlink`` / ``flower-supernode``.
+(``--node-config data-path=...``). Two modes:
+
+**TLS + SuperNode authentication (the default)**, as the sites should be
+deployed. At start the harness creates, with :mod:`fedsec.pki`, in
+``<workdir>/pki`` (mode 0700; private keys 0600, never logged):
+
+* a throwaway CA and a SuperLink certificate for IP 127.0.0.1 and DNS
+  localhost. ``flower-superlink`` serves its one port (Fleet, Control and
+  runtime APIs) over TLS with ``--ssl-ca-certfile/--ssl-certfile/
+  --ssl-keyfile``; each ``flower-supernode`` gets ``--root-certificates
+  ca.pem`` and the ``flwr`` CLI connection ``deploy`` gets
+  ``root-certificates = ".../ca.pem"`` in ``$FLWR_HOME/config.toml``, so the
+  SuperNodes and the CLI talk only to a server holding that certificate's key;
+* one ECDSA P-384 key pair per site (``site<i>.key`` OpenSSH private key,
+  ``site<i>.pub`` OpenSSH public key). The SuperLink runs with
+  ``--enable-supernode-auth``, so it refuses self-registration: the harness
+  registers every site's public key with ``flwr supernode register`` before
+  the SuperNodes start, and each SuperNode signs its requests with
+  ``--auth-supernode-private-key``. A SuperNode whose key was not registered
+  is refused (it never gets a node id and exits).
+
+The SuperNodes' own runtime API (SuperNode ↔ its ClientApp processes) stays
+plain HTTP on 127.0.0.1; it never leaves the site's machine.
+
+**``--insecure``** (``insecure=True``): the previous behaviour, plain HTTP
+everywhere and no node authentication; any process that reaches the port can
+join as a SuperNode and read the traffic.
+
+Keep ``--workdir`` outside the project or in an ignored folder (the default
+``.flwr/deployment`` is): ``flwr run .`` packs the project directory minus
+``.gitignore``, and the workdir holds private keys and site data.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -21,38 +51,38 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from experiments.simulate import ROOT, quiet_flower_env
 from experiments.site_files import write_site_files
 from fedsec.net import free_port
+from fedsec.pki import NodeAuthKey, ServerTls, make_node_auth_key, make_server_tls
+
+CONNECTION = "deploy"
 
 
 @dataclass
 class Deployment:
-    """Handles of a running local deployment."""
+    """Handles of a running local deployment.
+
+    ``tls`` and ``node_keys`` are ``None`` / empty with ``insecure=True``.
+    """
 
     workdir: Path
     superlink_address: str
     env: dict[str, str]
     processes: list[subprocess.Popen[bytes]]
+    tls: ServerTls | None = None
+    node_keys: list[NodeAuthKey] = field(default_factory=list)
 
-    def run(
-        self, run_config: str = "", timeout: float = 900.0
+    def flwr(
+        self, *args: str, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        """``flwr run . deploy --stream``: submit, stream logs to the end."""
-        cmd = [
-            str(Path(sys.executable).with_name("flwr")),
-            "run",
-            str(ROOT),
-            "deploy",
-            "--stream",
-        ]
-        if run_config:
-            cmd += ["--run-config", run_config]
+        """Run the ``flwr`` CLI (connection ``deploy``) and return its output."""
         return subprocess.run(
-            cmd,
+            [_bin("flwr"), *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -61,18 +91,96 @@ class Deployment:
             check=False,
         )
 
+    def run(
+        self, run_config: str = "", timeout: float = 900.0
+    ) -> subprocess.CompletedProcess[str]:
+        """``flwr run . deploy --stream``: submit, stream logs to the end."""
+        args = ["run", str(ROOT), CONNECTION, "--stream"]
+        if run_config:
+            args += ["--run-config", run_config]
+        return self.flwr(*args, timeout=timeout)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        """``flwr supernode list --format json``: the SuperLink's node table."""
+        proc = self.flwr("supernode", "list", CONNECTION, "--format", "json")
+        if proc.returncode != 0:
+            raise RuntimeError(f"flwr supernode list failed:\n{proc.stdout[-2000:]}")
+        nodes: list[dict[str, Any]] = json.loads(proc.stdout)["nodes"]
+        return nodes
+
+    def start_supernode(
+        self,
+        name: str,
+        site_file: Path,
+        *,
+        auth_key: NodeAuthKey | None = None,
+        root_certificates: Path | None = None,
+        extra: Sequence[str] = (),
+    ) -> subprocess.Popen[bytes]:
+        """Start one more SuperNode (log in ``<workdir>/<name>.log``).
+
+        With TLS, ``root_certificates`` defaults to the deployment's CA; pass
+        another CA or another key to play an outsider.
+        """
+        cmd = [
+            _bin("flower-supernode"),
+            "--superlink",
+            self.superlink_address,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--node-config",
+            f'data-path="{site_file}" secagg-site="{name}"',
+            *extra,
+        ]
+        if self.tls is None:
+            cmd.append("--insecure")
+        else:
+            cmd += ["--root-certificates", str(root_certificates or self.tls.ca_cert)]
+        if auth_key is not None:
+            cmd += ["--auth-supernode-private-key", str(auth_key.private_key)]
+        proc = _spawn(cmd, self.env, self.workdir / f"{name}.log")
+        self.processes.append(proc)
+        return proc
+
+    def register(self, keys: Sequence[NodeAuthKey]) -> None:
+        """``flwr supernode register`` each public key (concurrently)."""
+        procs = [
+            subprocess.Popen(
+                [_bin("flwr"), "supernode", "register", str(k.public_key), CONNECTION],
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for k in keys
+        ]
+        failed = []
+        for key, proc in zip(keys, procs, strict=True):
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                failed.append(f"{key.public_key.name}: {out[-1000:]}")
+        if failed:
+            raise RuntimeError("flwr supernode register failed:\n" + "\n".join(failed))
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
 
 def _spawn(
     cmd: Sequence[str], env: dict[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    return subprocess.Popen(
-        list(cmd),
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            list(cmd),
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait_for_port(port: int, timeout: float = 60.0) -> None:
@@ -85,65 +193,73 @@ def _wait_for_port(port: int, timeout: float = 60.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+def _connection_toml(address: str, tls: ServerTls | None) -> str:
+    """The ``deploy`` connection of ``$FLWR_HOME/config.toml`` (flwr 1.42)."""
+    lines = ["[superlink]", f'default = "{CONNECTION}"', ""]
+    lines += [f"[superlink.{CONNECTION}]", f'address = "{address}"']
+    if tls is None:
+        lines.append("insecure = true")
+    else:  # flwr requires an absolute path here
+        lines.append(f"root-certificates = {json.dumps(str(tls.ca_cert.resolve()))}")
+    return "\n".join(lines) + "\n"
+
+
 @contextmanager
-def local_deployment(workdir: Path, num_sites: int = 3) -> Iterator[Deployment]:
-    """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit."""
+def local_deployment(
+    workdir: Path, num_sites: int = 3, *, insecure: bool = False
+) -> Iterator[Deployment]:
+    """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit.
+
+    By default with TLS and SuperNode authentication (see the module
+    docstring); ``insecure=True`` runs everything over plain HTTP.
+    """
     quiet_flower_env()
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     bindir = Path(sys.executable).parent
+    home = workdir / "flwr-home"
     env = {
         **os.environ,
-        "FLWR_HOME": str(workdir / "flwr-home"),
+        "FLWR_HOME": str(home),
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     port = free_port()
     address = f"127.0.0.1:{port}"
-    (workdir / "flwr-home").mkdir(exist_ok=True)
-    (workdir / "flwr-home" / "config.toml").write_text(
-        f'[superlink]\ndefault = "deploy"\n\n[superlink.deploy]\n'
-        f'address = "{address}"\ninsecure = true\n'
+    tls = None if insecure else make_server_tls(workdir / "pki")
+    keys = (
+        []
+        if insecure
+        else [make_node_auth_key(workdir / "pki", f"site{i}") for i in range(num_sites)]
     )
-    processes: list[subprocess.Popen[bytes]] = []
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(_connection_toml(address, tls))
+    superlink = [_bin("flower-superlink"), "--host", "127.0.0.1", "--port", str(port)]
+    superlink.append("--disable-runtime-dependency-installation")
+    if tls is None:
+        superlink.append("--insecure")
+    else:
+        superlink += [
+            "--ssl-ca-certfile",
+            str(tls.ca_cert),
+            "--ssl-certfile",
+            str(tls.cert),
+            "--ssl-keyfile",
+            str(tls.key),
+            "--enable-supernode-auth",
+        ]
+    deployment = Deployment(workdir, address, env, [], tls, keys)
     try:
-        processes.append(
-            _spawn(
-                [
-                    str(bindir / "flower-superlink"),
-                    "--insecure",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--disable-runtime-dependency-installation",
-                ],
-                env,
-                workdir / "superlink.log",
-            )
-        )
+        deployment.processes.append(_spawn(superlink, env, workdir / "superlink.log"))
         _wait_for_port(port)
+        deployment.register(keys)
         sites = write_site_files(workdir / "sites", num_sites)
         for i, path in enumerate(sites):
-            processes.append(
-                _spawn(
-                    [
-                        str(bindir / "flower-supernode"),
-                        "--insecure",
-                        "--superlink",
-                        address,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(free_port()),
-                        "--node-config",
-                        f'data-path="{path}" secagg-site="site{i}"',
-                    ],
-                    env,
-                    workdir / f"supernode{i}.log",
-                )
+            deployment.start_supernode(
+                f"supernode{i}", path, auth_key=keys[i] if keys else None
             )
-        yield Deployment(workdir, address, env, processes)
+        yield deployment
     finally:
-        for proc in reversed(processes):
+        for proc in reversed(deployment.processes):
             _terminate(proc)
 
 
@@ -168,14 +284,21 @@ def main() -> int:
     parser.add_argument("--sites", type=int, default=3)
     parser.add_argument("--run-config", default="num-server-rounds=2")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".flwr" / "deployment")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plain HTTP and no SuperNode authentication (the old behaviour)",
+    )
     args = parser.parse_args()
-    with local_deployment(args.workdir, args.sites) as deployment:
+    with local_deployment(args.workdir, args.sites, insecure=args.insecure) as dep:
         started = time.perf_counter()
-        proc = deployment.run(args.run_config)
+        proc = dep.run(args.run_config)
         print(proc.stdout[-20000:])
         print(proc.stderr[-5000:], file=sys.stderr)
+        mode = "insecure" if args.insecure else "TLS + SuperNode auth"
         print(
-            f"fedsec deployment: run finished in {time.perf_counter() - started:.1f} s"
+            f"fedsec deployment ({mode}): run finished in "
+            f"{time.perf_counter() - started:.1f} s"
         )
         return proc.returncode
 

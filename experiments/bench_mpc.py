@@ -41,6 +41,7 @@ from fedsec.mpc.client import client_share
 from fedsec.mpc.clip_and_sum import ClipSumConfig, OutputShare, combine_outputs
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
 from fedsec.mpc.party import Party, SimulatedParties
+from fedsec.mpc.range_check import coordinate_bound
 from fedsec.mpc.ring import FixedPoint
 
 CLIP = 1.0
@@ -81,8 +82,9 @@ def make_data(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plaintext(x: np.ndarray, w: np.ndarray, enc: FixedPoint) -> np.ndarray:
-    """The clip-and-sum on the fixed-point-quantised inputs, without noise."""
-    xq = enc.decode(enc.encode(x))
+    """The clip-and-sum on the clamped, fixed-point-quantised inputs, no noise."""
+    bound = coordinate_bound(x.shape[1], CLIP, enc.frac_bits)
+    xq = enc.decode(enc.encode(np.clip(x, -bound, bound)))
     scale = np.minimum(1.0, CLIP / np.linalg.norm(xq, axis=1))
     return np.asarray((np.minimum(w, MAX_WEIGHT) * scale) @ xq)
 

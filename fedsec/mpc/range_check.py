@@ -48,9 +48,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fedsec.errors import ConfigError, ProtocolError
-from fedsec.mpc.arithmetic import add_public
 from fedsec.mpc.prg import KEY_BYTES, keystream_words
-from fedsec.mpc.ring import Ring, from_signed, to_signed
+from fedsec.mpc.ring import Ring, to_signed
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import Shared
 
@@ -132,35 +131,40 @@ def check_ranges(rt: Runtime, x: Shared, bits: int) -> npt.NDArray[np.bool_]:
     if x.a.ndim != 2:
         raise ProtocolError("range check expects clients by coordinates", stage="range")
     n, d = x.shape
-    m = np.int64(bits + 1)
-    v = add_public(rt, x, 1 << bits)
+    m = bits + 1
     tests = num_tests(bits)
-    # Round 1: a replicated sharing of y and a common seed.
+    # Round 1: a replicated sharing of y and a common seed. v = x + 2^l only
+    # changes component 0, which party 0 adds into A; B = x_2 is unchanged.
     if rt.index == 0:
-        seed = secrets.token_bytes(KEY_BYTES)
+        out = np.empty(_SEED_WORDS + n * d, dtype=np.uint64)  # seed, then y0
+        seed_words = out[:_SEED_WORDS]
+        seed_words[:] = np.frombuffer(secrets.token_bytes(KEY_BYTES), np.uint64)
         rho = rt.randomness.pair_random(1, (n, d))
-        t_a = from_signed(to_signed(v.a + v.b) >> m)
-        y0 = t_a - rho
-        seed_words = np.frombuffer(seed, dtype=np.uint64)
-        rt.channel.exchange(
-            {1: seed_words, 2: np.concatenate([seed_words, y0.ravel()])}, []
-        )
+        y0 = out[_SEED_WORDS:].reshape(n, d)
+        np.add(x.a, x.b, out=y0)
+        y0 += np.uint64(1 << bits)
+        _shift(y0, m)
+        y0 -= rho
+        rt.channel.exchange({1: seed_words, 2: out}, [])
         y = Shared(y0, rho)
     elif rt.index == 1:
         rho = rt.randomness.pair_random(0, (n, d))
         got = rt.channel.exchange({}, [0])[0]
         seed_words = _expect(got, _SEED_WORDS, rt.index)
-        y = Shared(rho, from_signed(to_signed(v.b) >> m))
+        y = Shared(rho, _shift(x.b.copy(), m))
     else:
         got = rt.channel.exchange({}, [0])[0]
         _expect(got, _SEED_WORDS + n * d, rt.index)
         seed_words, y0 = got[:_SEED_WORDS], got[_SEED_WORDS:].reshape(n, d)
-        y = Shared(from_signed(to_signed(v.a) >> m), y0)
+        y = Shared(_shift(x.a.copy(), m), y0)
     seed = np.ascontiguousarray(seed_words).tobytes()
     # Round 2: reveal sum_k r_k y_k (y_k + 1) for each client and test.
     # Local share of y^2 + y from (a, b) = (y_i, y_{i+1}): a (a + 2b + 1).
     with np.errstate(over="ignore"):
-        z = y.a * (y.a + y.b + y.b + np.uint64(1))
+        z = np.add(y.b, y.b)
+        z += y.a
+        z += np.uint64(1)
+        z *= y.a
         r = np.stack([keystream_words(seed, t, d) for t in range(tests)])
         mine = (_matmul_t(z, r) + rt.randomness.zero_share((n, tests))).ravel()
     sums = rt.channel.exchange({rt.prev: mine, rt.next: mine}, [rt.prev, rt.next])
@@ -169,6 +173,13 @@ def check_ranges(rt: Runtime, x: Shared, bits: int) -> npt.NDArray[np.bool_]:
         for p in (rt.prev, rt.next):
             total += _expect(sums[p], n * tests, rt.index)
     return np.asarray(~np.any(total.reshape(n, tests), axis=1), dtype=np.bool_)
+
+
+def _shift(words: Ring, bits: int) -> Ring:
+    """Arithmetic right shift of ring elements as signed words, in place."""
+    signed = to_signed(words)
+    np.right_shift(signed, bits, out=signed)
+    return words
 
 
 def _matmul_t(z: Ring, r: Ring) -> Ring:

@@ -17,7 +17,7 @@ within ``mpc-timeout`` seconds fails with a one-line error instead of hanging.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -35,6 +35,9 @@ from fedsec.errors import ConfigError, ProtocolError
 from fedsec.flower.mpc import COMPUTE, HELLO, MPC_RECORD, NOT_A_PARTY, SHARE
 from fedsec.flower.records import flatten, record_to_weights
 from fedsec.net import free_port
+
+if TYPE_CHECKING:
+    from fedsec.mpc.tls import TlsIdentity
 
 STATE_KEY = "fedsec.mpc"
 
@@ -59,6 +62,7 @@ def hello(msg: Message, context: Context) -> Message:
     index = party_index(node_config)
     content: dict[str, Any] = {"party": index}
     if index != NOT_A_PARTY:
+        settings = ClientSettings.from_mapping(dict(msg.content["config"]))
         saved = context.state.get(STATE_KEY)
         if isinstance(saved, ConfigRecord):
             secret = X25519PrivateKey.from_private_bytes(bytes(saved["secret"]))
@@ -69,8 +73,20 @@ def hello(msg: Message, context: Context) -> Message:
             raw = secret.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
             context.state[STATE_KEY] = ConfigRecord({"secret": raw, "address": address})
         from fedsec.mpc.keys import raw_public
+        from fedsec.mpc.tls import attest_party_key
 
-        content.update({"public-key": raw_public(secret), "address": address})
+        public = raw_public(secret)
+        cert, signature = attest_party_key(
+            _identity(node_config, settings, index), index, public
+        )
+        content.update(
+            {
+                "public-key": public,
+                "address": address,
+                "certificate": cert,
+                "key-signature": signature,
+            }
+        )
     return Message(
         content=RecordDict({MPC_RECORD: ConfigRecord(content)}), reply_to=msg
     )
@@ -87,7 +103,7 @@ def share(msg: Message, context: Context) -> Message:
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
     maybe_drop(context.node_config, settings.faults, "mpc_share")
     record = msg.content[MPC_RECORD]
-    keys = [bytes(k) for k in record["public-keys"]]
+    keys = checked_party_keys(record, dict(context.node_config), settings)
     update = local_update(
         record_to_weights(msg.content["arrays"]),
         msg.content["config"],
@@ -118,7 +134,6 @@ def compute(msg: Message, context: Context) -> Message:
     from fedsec.mpc.keys import PartyKeys
     from fedsec.mpc.party import Party
     from fedsec.mpc.tcp import TlsChannel
-    from fedsec.mpc.tls import TlsIdentity, party_name
 
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
     node_config = dict(context.node_config)
@@ -132,13 +147,7 @@ def compute(msg: Message, context: Context) -> Message:
         X25519PrivateKey.from_private_bytes(bytes(saved["secret"])),
         tuple(bytes(k) for k in record["public-keys"]),  # type: ignore[arg-type]
     )
-    folder = Path(str(node_config.get("mpc-tls-dir", settings.mpc.tls_dir)))
-    if not str(folder):
-        raise ConfigError("a compute party needs 'mpc-tls-dir'")
-    name = party_name(index)
-    identity = TlsIdentity(
-        folder / "ca.pem", folder / f"{name}.pem", folder / f"{name}.key"
-    )
+    identity = _identity(node_config, settings, index)
     addresses = [_address(a) for a in record["addresses"]]
     config = ClipSumConfig(
         clip_norm=float(record["clip-norm"]),
@@ -169,6 +178,48 @@ def compute(msg: Message, context: Context) -> Message:
     return Message(
         content=RecordDict({"share": arrays, MPC_RECORD: meta}), reply_to=msg
     )
+
+
+def checked_party_keys(
+    record: ConfigRecord, node_config: dict[str, Any], settings: ClientSettings
+) -> list[bytes]:
+    """The parties' X25519 keys from the server, each checked against the CA.
+
+    The CA certificate is node config ``mpc-ca-file``, else ``ca.pem`` in
+    ``mpc-tls-dir`` (node or run config). A key the relaying server swapped,
+    or one without a valid attestation, raises :class:`CryptoError` and
+    nothing is encrypted.
+    """
+    from fedsec.mpc.tls import verify_party_keys
+
+    keys = [bytes(k) for k in record["public-keys"]]
+    certs = [bytes(c) for c in record.get("party-certificates", [])]
+    sigs = [bytes(c) for c in record.get("key-signatures", [])]
+    if "mpc-ca-file" in node_config:
+        ca_file = Path(str(node_config["mpc-ca-file"]))
+    else:
+        folder = str(node_config.get("mpc-tls-dir", settings.mpc.tls_dir))
+        if not folder:
+            raise ConfigError(
+                "a site needs the compute parties' CA certificate to check their "
+                "keys: node config 'mpc-ca-file'"
+            )
+        ca_file = Path(folder) / "ca.pem"
+    verify_party_keys(ca_file, keys, certs, sigs)
+    return keys
+
+
+def _identity(
+    node_config: dict[str, Any], settings: ClientSettings, index: int
+) -> TlsIdentity:
+    from fedsec.mpc.tls import TlsIdentity, party_name
+
+    folder = str(node_config.get("mpc-tls-dir", settings.mpc.tls_dir))
+    if not folder:
+        raise ConfigError("a compute party needs 'mpc-tls-dir'")
+    name = party_name(index)
+    path = Path(folder)
+    return TlsIdentity(path / "ca.pem", path / f"{name}.pem", path / f"{name}.key")
 
 
 def _address(text: str) -> tuple[str, int]:

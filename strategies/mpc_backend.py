@@ -55,17 +55,21 @@ class MPCBackend:
         self.parties: list[int] = []  # node ids of parties 0, 1, 2
         self.public_keys: list[bytes] = []
         self.addresses: list[str] = []
+        # the parties' attestations of their keys, relayed to every site,
+        # which checks them against the parties' CA before encrypting
+        self.certificates: list[bytes] = []
+        self.key_signatures: list[bytes] = []
 
     def train_round(
         self, grid: Grid, server_round: int, messages: list[Message], timeout: float
     ) -> RoundOutcome:
         """Share, clip and sum on shares, reveal only the noised sum."""
         up = down = 0
-        if not self.parties:
-            down_h, up_h = self._hello(grid, timeout)
-            up, down = up + up_h, down + down_h
         start, like = global_vector(messages)
         config: ConfigRecord = messages[0].content["config"]
+        if not self.parties:
+            down_h, up_h = self._hello(grid, config, timeout)
+            up, down = up + up_h, down + down_h
         requests = []
         for m in messages:
             node = m.metadata.dst_node_id
@@ -74,6 +78,8 @@ class MPCBackend:
                     "session": server_round,
                     "client-id": node,
                     "public-keys": self.public_keys,
+                    "party-certificates": self.certificates,
+                    "key-signatures": self.key_signatures,
                 }
             )
             content = RecordDict({"arrays": like, "config": config, MPC_RECORD: record})
@@ -113,15 +119,20 @@ class MPCBackend:
             [aggregate_reply(like, average, float(result.weight))], up, down, metrics
         )
 
-    def _hello(self, grid: Grid, timeout: float) -> tuple[int, int]:
+    def _hello(
+        self, grid: Grid, config: ConfigRecord, timeout: float
+    ) -> tuple[int, int]:
         nodes = sorted(grid.get_node_ids())
         msgs = [
             Message(
-                content=RecordDict(), dst_node_id=n, message_type=message_type(HELLO)
+                content=RecordDict({"config": config}),
+                dst_node_id=n,
+                message_type=message_type(HELLO),
             )
             for n in nodes
         ]
-        found: dict[int, tuple[int, bytes, str]] = {}
+        down = sum(content_bytes(m.content) for m in msgs)
+        found: dict[int, tuple[int, bytes, str, bytes, bytes]] = {}
         up = 0
         for reply in send_and_collect(grid, msgs, timeout=timeout):
             if reply.has_error():
@@ -137,6 +148,8 @@ class MPCBackend:
                 reply.metadata.src_node_id,
                 bytes(rec["public-key"]),
                 str(rec["address"]),
+                bytes(rec["certificate"]),
+                bytes(rec["key-signature"]),
             )
         if sorted(found) != [0, 1, 2]:
             raise ConfigError(
@@ -146,8 +159,10 @@ class MPCBackend:
         self.parties = [found[i][0] for i in range(3)]
         self.public_keys = [found[i][1] for i in range(3)]
         self.addresses = [found[i][2] for i in range(3)]
+        self.certificates = [found[i][3] for i in range(3)]
+        self.key_signatures = [found[i][4] for i in range(3)]
         log.info("mpc: compute parties are nodes %s", self.parties)
-        return 0, up
+        return down, up
 
     def _compute(
         self,

@@ -1,4 +1,4 @@
-"""Certificates for the parties' mutual-TLS channel.
+"""Certificates for the parties' mutual-TLS channel, and their key attestations.
 
 Each party has a certificate for the DNS name ``party-<i>`` (in the subject
 common name and the subject alternative name) signed by a CA all parties
@@ -6,20 +6,32 @@ trust; a connection is accepted only if the peer presents such a certificate,
 and its index is read from the certificate, not from anything the peer says.
 :func:`make_throwaway_pki` creates a CA and three party certificates for tests,
 benchmarks and a loopback demo; a deployment brings its own.
+
+The same certificates pin the parties' X25519 keys, to which clients encrypt
+their shares: a party signs its key with its TLS key
+(:func:`attest_party_key`) and every client checks the three attestations
+against the CA certificate before it encrypts anything
+(:func:`verify_party_keys`). A relaying server that swaps a key for its own
+is caught: it cannot sign for ``party-<i>`` without the CA.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fedsec.errors import CryptoError
 from fedsec.mpc.shares import PARTIES
+
+_ATTESTATION = b"fedsec/mpc/party-key/v1|"
 
 
 def party_name(index: int) -> str:
@@ -136,3 +148,67 @@ def make_throwaway_pki(
         _write_key(key_file, key)
         out.append(TlsIdentity(ca_file, cert_file, key_file))
     return out
+
+
+def _key_statement(index: int, public_key: bytes) -> bytes:
+    return _ATTESTATION + bytes([index]) + public_key
+
+
+def attest_party_key(
+    identity: TlsIdentity, index: int, public_key: bytes
+) -> tuple[bytes, bytes]:
+    """Sign party ``index``'s raw X25519 ``public_key`` with its TLS key.
+
+    Returns
+    -------
+    tuple[bytes, bytes]
+        The party's certificate (PEM) and the ECDSA-SHA256 signature.
+    """
+    key = serialization.load_pem_private_key(identity.key_file.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CryptoError("a party's TLS key must be an EC key")
+    signature = key.sign(_key_statement(index, public_key), ec.ECDSA(hashes.SHA256()))
+    return identity.cert_file.read_bytes(), signature
+
+
+def verify_party_keys(
+    ca_file: Path,
+    public_keys: Sequence[bytes],
+    certificates: Sequence[bytes],
+    signatures: Sequence[bytes],
+) -> None:
+    """Check that key ``i`` is attested by a CA-issued certificate for ``party-<i>``.
+
+    Raises
+    ------
+    CryptoError
+        If anything is missing, expired, issued by another CA, named for
+        another party, or signed over another key. The message names the
+        party, never a key.
+    """
+    if not len(public_keys) == len(certificates) == len(signatures) == PARTIES:
+        raise CryptoError("need a key, a certificate and a signature per party")
+    try:
+        ca = x509.load_pem_x509_certificate(ca_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CryptoError("cannot read the compute parties' CA certificate") from exc
+    now = dt.datetime.now(dt.UTC)
+    for i, (key, pem, sig) in enumerate(
+        zip(public_keys, certificates, signatures, strict=True)
+    ):
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+            cert.verify_directly_issued_by(ca)
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                raise ValueError("certificate outside its validity period")
+            names = cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            ).value.get_values_for_type(x509.DNSName)
+            if names != [party_name(i)]:
+                raise ValueError("certificate for another party")
+            pub = cert.public_key()
+            if not isinstance(pub, ec.EllipticCurvePublicKey):
+                raise ValueError("not an EC certificate")
+            pub.verify(sig, _key_statement(i, key), ec.ECDSA(hashes.SHA256()))
+        except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound) as exc:
+            raise CryptoError(f"the key of compute party {i} is not attested") from exc

@@ -30,6 +30,12 @@ deployed. At start the harness creates, with :mod:`fedsec.pki`, in
 The SuperNodes' own runtime API (SuperNode ↔ its ClientApp processes) stays
 plain HTTP on 127.0.0.1; it never leaves the site's machine.
 
+**MPC.** A run config with ``mpc-mode='clip_and_sum'`` (or
+``mpc_parties=True``) makes sites 0-2 the compute parties: node config
+``mpc-party``, ``mpc-address`` and ``mpc-tls-dir`` (a throwaway CA for the
+parties in ``<workdir>/mpc-tls``), and every site gets ``mpc-ca-file`` to
+check the parties' key attestations.
+
 **``--insecure``** (``insecure=True``): the previous behaviour, plain HTTP
 everywhere and no node authentication; any process that reaches the port can
 join as a SuperNode and read the traffic.
@@ -115,6 +121,7 @@ class Deployment:
         *,
         auth_key: NodeAuthKey | None = None,
         root_certificates: Path | None = None,
+        node_config: str = "",
         extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start one more SuperNode (log in ``<workdir>/<name>.log``).
@@ -131,7 +138,7 @@ class Deployment:
             "--port",
             str(free_port()),
             "--node-config",
-            f'data-path="{site_file}" secagg-site="{name}"',
+            f'data-path="{site_file}" secagg-site="{name}" {node_config}'.strip(),
             *extra,
         ]
         if self.tls is None:
@@ -206,13 +213,20 @@ def _connection_toml(address: str, tls: ServerTls | None) -> str:
 
 @contextmanager
 def local_deployment(
-    workdir: Path, num_sites: int = 3, *, insecure: bool = False
+    workdir: Path,
+    num_sites: int = 3,
+    *,
+    insecure: bool = False,
+    mpc_parties: bool = False,
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit.
 
     By default with TLS and SuperNode authentication (see the module
     docstring); ``insecure=True`` runs everything over plain HTTP.
+    ``mpc_parties=True`` makes sites 0-2 the MPC compute parties.
     """
+    if mpc_parties and num_sites < 3:
+        raise ValueError("MPC needs at least 3 sites (the compute parties)")
     quiet_flower_env()
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -253,14 +267,38 @@ def local_deployment(
         _wait_for_port(port)
         deployment.register(keys)
         sites = write_site_files(workdir / "sites", num_sites)
+        mpc = _mpc_node_configs(workdir / "mpc-tls", num_sites) if mpc_parties else {}
         for i, path in enumerate(sites):
             deployment.start_supernode(
-                f"supernode{i}", path, auth_key=keys[i] if keys else None
+                f"supernode{i}",
+                path,
+                auth_key=keys[i] if keys else None,
+                node_config=mpc.get(i, ""),
             )
         yield deployment
     finally:
         for proc in reversed(deployment.processes):
             _terminate(proc)
+
+
+def _mpc_node_configs(folder: Path, num_sites: int) -> dict[int, str]:
+    """Node config making sites 0-2 the MPC parties and every site trust them.
+
+    The parties' TLS identities come from a throwaway CA in ``folder`` (all
+    on this machine; real parties each keep only their own key). Every site
+    gets the CA certificate to check the parties' key attestations.
+    """
+    from fedsec.mpc.tls import make_throwaway_pki
+
+    if not (folder / "ca.pem").is_file():
+        make_throwaway_pki(folder)
+    ca = json.dumps(str((folder / "ca.pem").resolve()))
+    out = {i: f"mpc-ca-file={ca}" for i in range(num_sites)}
+    for i in range(3):
+        address = json.dumps(f"127.0.0.1:{free_port()}")
+        tls_dir = json.dumps(str(folder.resolve()))
+        out[i] += f" mpc-party={i} mpc-address={address} mpc-tls-dir={tls_dir}"
+    return out
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -290,7 +328,10 @@ def main() -> int:
         help="plain HTTP and no SuperNode authentication (the old behaviour)",
     )
     args = parser.parse_args()
-    with local_deployment(args.workdir, args.sites, insecure=args.insecure) as dep:
+    mpc = re.search(r"mpc-mode\s*=\s*['\"]?clip_and_sum", args.run_config) is not None
+    with local_deployment(
+        args.workdir, args.sites, insecure=args.insecure, mpc_parties=mpc
+    ) as dep:
         started = time.perf_counter()
         proc = dep.run(args.run_config)
         print(proc.stdout[-20000:])

@@ -113,7 +113,10 @@ def share(msg: Message, context: Context) -> Message:
     delta = flatten(update.weights) - flatten(update.start)
     packages = client_share(
         delta,
-        min(update.num_examples, settings.mpc.max_weight),
+        # with noise the parties clamp every weight to 1 (an unweighted mean)
+        1
+        if settings.mpc.noise_multiplier > 0
+        else min(update.num_examples, settings.mpc.max_weight),
         keys,
         session=int(record["session"]),
         client_id=int(record["client-id"]),

@@ -58,7 +58,8 @@ def drop_stage(cfg: RunConfig) -> str:
 def server_sees(cfg: RunConfig) -> str:
     """What the aggregation server learns of the sites' updates."""
     if cfg.mpc.enabled:
-        return "only the clipped sum (MPC)"
+        noised = ", noised" if cfg.mpc.noise_multiplier > 0 else ""
+        return f"only the clipped sum (MPC{noised})"
     if cfg.secagg.enabled:
         noised = " (noised)" if cfg.dp.mode == "distributed" else ""
         return f"only the sum{noised}"

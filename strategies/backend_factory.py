@@ -12,7 +12,7 @@ from strategies.secagg_backend import SecAggBackend
 def build_backend(cfg: RunConfig) -> AggregationBackend:
     """Plain FL, central DP, secure aggregation (with or without DP) or MPC."""
     if cfg.mpc.enabled:
-        return MPCBackend(cfg.mpc)
+        return MPCBackend(cfg.mpc, cfg.dp)
     if cfg.secagg.enabled:
         return SecAggBackend(cfg.secagg, cfg.dp)
     if cfg.dp.mode == "central":

@@ -15,6 +15,14 @@ add Gaussian noise generated inside the MPC, and reveal only that sum (see
 
 A site that sends nothing, or whose package does not decrypt, is left out.
 The strategy receives one reply with ``w + Σ w_i s_i Δ_i / Σ w_i``.
+
+With noise (``mpc-noise-multiplier`` z > 0) the mode is differentially
+private like distributed DP: every weight is clamped to 1 inside the MPC
+(whatever a site claims), so one site moves the sum by at most C, the noise
+no coalition of ``noise_colluders`` parties knows has standard deviation
+z·C, the result is the unweighted mean of the clipped updates, and ε(δ) is
+accounted after every round with the client sampling rate, by the
+accountant and δ of the ``dp-*`` settings.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
-from fedsec.config import MPCSettings
+from fedsec.config import DPSettings, MPCSettings
+from fedsec.dp.accounting import epsilon
 from fedsec.errors import ConfigError, FedsecError
 from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.mpc import (
@@ -50,8 +59,10 @@ class MPCBackend:
 
     name = "mpc"
 
-    def __init__(self, settings: MPCSettings) -> None:
+    def __init__(self, settings: MPCSettings, dp: DPSettings | None = None) -> None:
         self.settings = settings
+        self.dp = dp or DPSettings()  # δ and accountant for the MPC noise
+        self.rounds_done = 0
         self.parties: list[int] = []  # node ids of parties 0, 1, 2
         self.public_keys: list[bytes] = []
         self.addresses: list[str] = []
@@ -114,10 +125,25 @@ class MPCBackend:
             return RoundOutcome([], up, down, {**metrics, "aborted": 1.0})
         result = combine_outputs(outputs, FixedPoint(self.settings.frac_bits))
         metrics["included"] = float(len(result.clients))
+        if self.settings.noise_multiplier > 0:
+            total_nodes = max(len(list(grid.get_node_ids())), len(messages))
+            self.rounds_done += 1
+            metrics["epsilon"] = epsilon(
+                self.rounds_done,
+                self.settings.noise_multiplier,
+                len(messages) / total_nodes,
+                self.dp.delta,
+                self.dp.accountant,
+            )
         average = start + result.total / max(result.weight, 1)
         return RoundOutcome(
             [aggregate_reply(like, average, float(result.weight))], up, down, metrics
         )
+
+    @property
+    def max_weight(self) -> int:
+        """The weight clamp inside the MPC: 1 (an unweighted mean) with noise."""
+        return 1 if self.settings.noise_multiplier > 0 else self.settings.max_weight
 
     def _hello(
         self, grid: Grid, config: ConfigRecord, timeout: float
@@ -186,7 +212,7 @@ class MPCBackend:
                     "public-keys": self.public_keys,
                     "addresses": self.addresses,
                     "clip-norm": s.clip_norm,
-                    "max-weight": s.max_weight,
+                    "max-weight": self.max_weight,
                     "noise-std": s.noise_multiplier * s.clip_norm,
                     "frac-bits": s.frac_bits,
                 }

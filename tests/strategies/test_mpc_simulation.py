@@ -27,3 +27,30 @@ def test_mpc_clipping_keeps_the_model_accurate_plain_fedavg_does_not() -> None:
     assert mpc.final.accuracy >= 0.9
     assert plain.final.accuracy < 0.7
     assert plain.final.loss > 3 * mpc.final.loss
+
+
+def test_mpc_noise_is_accounted_like_central_dp_with_unit_weights() -> None:
+    """With noise inside the MPC, ε is reported per round; weights are clamped to 1.
+
+    Every site claims its example count as weight; the parties clamp it to 1
+    so one site moves the sum by at most C, which is what the accountant
+    assumes. The same z, q and δ give central DP's ε.
+    """
+    from fedsec.dp.accounting import epsilon
+
+    cfg = RunConfig.from_mapping(
+        {
+            "num-server-rounds": 2,
+            "mpc-mode": "clip_and_sum",
+            "mpc-clip-norm": 1.0,
+            "mpc-noise-multiplier": 1.0,
+            "dp-accountant": "rdp",
+        }
+    )
+    history = simulate(cfg, num_clients=10)
+    eps = [r.extra["epsilon"] for r in history.rounds]
+    want = [epsilon(k, 1.0, 1.0, cfg.dp.delta, "rdp") for k in (1, 2)]
+    assert eps == pytest.approx(want)
+    assert eps[0] < eps[1]
+    assert [r.extra["included"] for r in history.rounds] == [10, 10]
+    assert history.final.accuracy >= 0.75  # noise z·C on a mean of 10 clipped updates

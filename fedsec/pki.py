@@ -116,7 +116,7 @@ def make_server_tls(
     start, end = now - dt.timedelta(minutes=5), now + valid_for
 
     ca_key = ec.generate_private_key(_TLS_CURVE)
-    ca_name = _name("fedsec throwaway deployment CA")
+    ca_name = x509_name("fedsec throwaway deployment CA")
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -126,7 +126,7 @@ def make_server_tls(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
             critical=False,
@@ -137,14 +137,14 @@ def make_server_tls(
     key = ec.generate_private_key(_TLS_CURVE)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(hosts[0]))
+        .subject_name(x509_name(hosts[0]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(key_usage(cert_sign=False), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
@@ -163,7 +163,7 @@ def make_server_tls(
     )
     out.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_secret(
+    write_secret(
         out.key,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -198,7 +198,7 @@ def make_node_auth_key(directory: Path, name: str) -> NodeAuthKey:
     out = NodeAuthKey(
         private_key=directory / f"{name}.key", public_key=directory / f"{name}.pub"
     )
-    _write_secret(
+    write_secret(
         out.private_key,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -213,7 +213,8 @@ def make_node_auth_key(directory: Path, name: str) -> NodeAuthKey:
     return out
 
 
-def _name(common_name: str) -> x509.Name:
+def x509_name(common_name: str) -> x509.Name:
+    """A name with only a common name."""
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
@@ -227,7 +228,8 @@ def _san(host: str) -> x509.GeneralName:
     return x509.DNSName(host)
 
 
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+def key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    """Signatures only; also certificate and CRL signing for a CA."""
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -245,7 +247,7 @@ def _make_private_dir(directory: Path) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
     """Write ``data`` to a file that is 0600 from its creation on."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:

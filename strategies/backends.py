@@ -88,3 +88,8 @@ def max_epsilon(replies: list[Message]) -> float | None:
         if "metrics" in r.content and "epsilon" in r.content["metrics"]
     ]
     return max(values) if values else None
+
+
+def client_sample_rate(grid: Grid, sampled: int) -> float:
+    """The share of the federation's nodes sampled this round (for accounting)."""
+    return sampled / max(len(list(grid.get_node_ids())), sampled)

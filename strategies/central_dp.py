@@ -20,7 +20,7 @@ from fedsec.dp.central import central_aggregate
 from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.records import content_bytes, flatten, record_to_weights
 from strategies.aggregate_reply import aggregate_reply, global_vector
-from strategies.backends import RoundOutcome
+from strategies.backends import RoundOutcome, client_sample_rate
 
 
 class CentralDPBackend:
@@ -46,8 +46,6 @@ class CentralDPBackend:
         deltas = np.stack(
             [flatten(record_to_weights(r.content["arrays"])) - start for r in ok]
         )
-        total_nodes = max(len(list(grid.get_node_ids())), len(messages))
-        sample_rate = len(messages) / total_nodes
         noisy_delta = central_aggregate(
             deltas,
             clip_norm=self.dp.clip_norm,
@@ -58,7 +56,7 @@ class CentralDPBackend:
         metrics["epsilon"] = epsilon(
             self.rounds_done,
             self.dp.noise_multiplier,
-            sample_rate,
+            client_sample_rate(grid, len(messages)),
             self.dp.delta,
             self.dp.accountant,
         )

@@ -49,7 +49,7 @@ from fedsec.flower.records import content_bytes
 from fedsec.mpc.clip_and_sum import OutputShare, combine_outputs
 from fedsec.mpc.ring import FixedPoint
 from strategies.aggregate_reply import aggregate_reply, global_vector
-from strategies.backends import RoundOutcome
+from strategies.backends import RoundOutcome, client_sample_rate
 
 log = logging.getLogger("fedsec")
 
@@ -126,12 +126,11 @@ class MPCBackend:
         result = combine_outputs(outputs, FixedPoint(self.settings.frac_bits))
         metrics["included"] = float(len(result.clients))
         if self.settings.noise_multiplier > 0:
-            total_nodes = max(len(list(grid.get_node_ids())), len(messages))
             self.rounds_done += 1
             metrics["epsilon"] = epsilon(
                 self.rounds_done,
                 self.settings.noise_multiplier,
-                len(messages) / total_nodes,
+                client_sample_rate(grid, len(messages)),
                 self.dp.delta,
                 self.dp.accountant,
             )

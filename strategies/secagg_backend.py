@@ -55,7 +55,7 @@ from fedsec.secagg.messages import (
 from fedsec.secagg.server import SecAggServer
 from fedsec.secagg.stages import Stage
 from strategies.aggregate_reply import aggregate_reply, global_vector
-from strategies.backends import RoundOutcome, max_epsilon
+from strategies.backends import RoundOutcome, client_sample_rate, max_epsilon
 
 log = logging.getLogger("fedsec")
 
@@ -191,11 +191,10 @@ class SecAggBackend:
         if self.dp is None:
             raise AbortError("no distributed DP configured")
         self.dp_rounds += 1
-        total = max(len(list(grid.get_node_ids())), sampled)
         return epsilon(
             self.dp_rounds,
             params.effective_noise_multiplier(),
-            sampled / total,
+            client_sample_rate(grid, sampled),
             self.dp.delta,
             self.dp.accountant,
         )

@@ -26,10 +26,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from fedsec.errors import CryptoError
 from fedsec.mpc.shares import PARTIES
+from fedsec.pki import key_usage, write_secret, x509_name
 
 _ATTESTATION = b"fedsec/mpc/party-key/v1|"
 
@@ -56,18 +57,13 @@ class TlsIdentity:
     key_file: Path
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path.write_bytes(pem)
-    path.chmod(0o600)
+    write_secret(path, pem)
 
 
 def _issue(
@@ -81,7 +77,7 @@ def _issue(
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(subject))
+        .subject_name(x509_name(subject))
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -90,20 +86,7 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        builder = builder.add_extension(key_usage(cert_sign=True), critical=True)
     else:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
@@ -136,7 +119,9 @@ def make_throwaway_pki(
     directory.mkdir(parents=True, exist_ok=True)
     names = names or [party_name(i) for i in range(PARTIES)]
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _issue("fedsec-mpc-ca", ca_key, _name("fedsec-mpc-ca"), ca_key, ca=True)
+    ca_cert = _issue(
+        "fedsec-mpc-ca", ca_key, x509_name("fedsec-mpc-ca"), ca_key, ca=True
+    )
     ca_file = directory / "ca.pem"
     ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     out = []

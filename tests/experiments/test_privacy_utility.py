@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from experiments.run import run_config_from_hydra
 from experiments.simulate import ROOT
 from fedsec.config import RunConfig
 from fedsec.errors import ConfigError
+
+from .hydra_runs import run_experiment
 
 CONF = ROOT / "conf"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -135,25 +135,16 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.privacy_utility",
-            "num_rounds=2",
-            "num_clients=4",
-            "pu.noise_multipliers.local_opacus=[1.0]",
-            "pu.noise_multipliers.distributed=[1.0]",
-            "pu.noise_multipliers.central=[1.0]",
-            "pu.timing_epochs=2",
-            "pu.timing_repeats=1",
-            f"hydra.run.dir={out}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    proc = run_experiment(
+        "privacy_utility",
+        out,
+        "num_rounds=2",
+        "num_clients=4",
+        "pu.noise_multipliers.local_opacus=[1.0]",
+        "pu.noise_multipliers.distributed=[1.0]",
+        "pu.noise_multipliers.central=[1.0]",
+        "pu.timing_epochs=2",
+        "pu.timing_repeats=1",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = [line for line in proc.stdout.splitlines() if "repeat=" in line]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from experiments.simulate import ROOT, simulate
+from experiments.simulate import simulate
 from fedsec.config import RunConfig
+
+from .hydra_runs import run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +29,12 @@ def test_ten_hospitals_reach_093_on_breast_cancer() -> None:
 
 
 def _hydra(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.run",
-            *overrides,
-            f"hydra.run.dir={tmp_path}/run",
-            f"hydra.sweep.dir={tmp_path}/multi",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return run_experiment(
+        "run",
+        tmp_path / "run",
+        *overrides,
+        f"hydra.sweep.dir={tmp_path}/multi",
         timeout=600,
-        check=False,
     )
 
 

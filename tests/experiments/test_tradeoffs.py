@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ from experiments.tradeoffs import (
     server_sees,
 )
 from fedsec.errors import ConfigError
+
+from .hydra_runs import run_experiment
 
 CONF = ROOT / "conf"
 
@@ -88,21 +88,12 @@ def test_table_has_one_line_per_row_and_dashes_for_missing_values() -> None:
 @pytest.mark.slow
 def test_tiny_comparison_writes_json_and_table(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.tradeoffs",
-            "num_rounds=2",
-            "num_clients=4",
-            "tradeoffs.only=[plain,secagg,mpc]",
-            f"hydra.run.dir={out}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    proc = run_experiment(
+        "tradeoffs",
+        out,
+        "num_rounds=2",
+        "num_clients=4",
+        "tradeoffs.only=[plain,secagg,mpc]",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((out / "tradeoffs.json").read_text())["rows"]

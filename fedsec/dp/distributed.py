@@ -475,8 +475,9 @@ def decode(
         centred = wrapped.view(np.int64).astype(np.float64)
     else:
         half = np.uint64(1 << (params.ring_bits - 1))
-        signed = wrapped.astype(np.int64)
-        centred = np.where(wrapped >= half, signed - params.modulus, signed).astype(
+        # x - 2^k for the upper half, in uint64 arithmetic (2^63 is no int64)
+        low = (wrapped - np.uint64(params.modulus)).view(np.int64)
+        centred = np.where(wrapped >= half, low, wrapped.view(np.int64)).astype(
             np.float64
         )
     return unrotate(centred * params.gamma, rotation_seed, params.dim) / denominator

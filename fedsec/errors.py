@@ -57,3 +57,29 @@ class AbortError(FedsecError):
 
 class PrivacyBudgetExhausted(FedsecError):
     """A differential-privacy budget is spent; the party stops training."""
+
+
+class PolicyError(FedsecError):
+    """A request is weaker than the site's own policy; the site refuses it.
+
+    The message names the policy key, the site's value and what was asked, in
+    one line, so that the server's log says which site refused what and why.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        value: object,
+        asked: object,
+        *,
+        stage: str | None = None,
+        node_id: int | None = None,
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.asked = asked
+        super().__init__(
+            f"site policy policy-{key}={value} refuses {asked}",
+            stage=stage,
+            node_id=node_id,
+        )

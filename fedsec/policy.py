@@ -123,9 +123,8 @@ class SitePolicy:
             if key.startswith(PREFIX) and key != FILE_KEY:
                 values[key[len(PREFIX) :]] = value
         if "modes" not in values:
-            values["modes"] = sorted(
-                default_modes(TrustAnchors.from_node_config(node_config))
-            )
+            anchors = TrustAnchors.from_node_config(node_config)
+            values["modes"] = sorted(default_modes(anchors))
         return cls.from_values(values)
 
     @classmethod
@@ -322,9 +321,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             data = handle.read(_MAX_POLICY_FILE + 1)
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read the site policy ({exc.strerror})"
-        ) from None
+        reason = exc.strerror or "unreadable"
+        raise ConfigError(f"{path}: cannot read the site policy ({reason})") from None
     if len(data) > _MAX_POLICY_FILE:
         raise ConfigError(f"{path}: a site policy file is at most 64 KiB")
     try:
@@ -343,15 +341,13 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
         ):
             raise ConfigError(f"{PREFIX}{key} must be a comma-separated list of modes")
         return frozenset(x.strip() for x in items if x.strip())
-    if name == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-    elif name == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif name == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "bool" and isinstance(value, bool):
+        return value
+    if name == "bool" and isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    if name == "int" and number and isinstance(value, int):
+        return value
+    if name == "float" and number:
+        return float(value)
     raise ConfigError(f"{PREFIX}{key} must be of type {name}, got {value!r}")

@@ -3,15 +3,28 @@
 Used by the Hydra entry points, the benchmarks and the simulation tests: the
 same apps as ``flwr run .``, driven through ``flwr.simulation.run_simulation``
 so that the caller gets the :class:`~strategies.loop.History` back.
+
+The harness also plays the operators of the simulated sites. Flower gives a
+simulated SuperNode no node config of its own, so :func:`simulate` writes one
+node-config file per site (``site<partition-id>.toml``: its site name, its key
+folders and its policy, :mod:`clients.site_config`) into a fresh folder named
+by ``FEDSEC_SIM_SITES``: a simulated site reads its policy and trust anchors
+from there, as a deployed one reads its ``--node-config``, and never from the
+run config the ServerApp sends.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from fedsec.config import RunConfig
 from fedsec.errors import FedsecError
@@ -54,6 +67,66 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
     return replace(cfg, secagg=replace(cfg.secagg, keys_dir=str(folder)))
 
 
+def run_mode(cfg: RunConfig) -> str:
+    """The site-policy mode a run asks the sites to take part in."""
+    if cfg.mpc.enabled:
+        return "mpc"
+    if cfg.secagg.enabled:
+        return cfg.secagg.mode
+    return "plain"
+
+
+def site_node_configs(
+    cfg: RunConfig, num_clients: int, site_policy: Mapping[str, Any] | None = None
+) -> dict[int, dict[str, Any]]:
+    """The node config of each simulated site, as its operator would set it.
+
+    Every site is named ``site<i>``, takes part in the run's mode
+    (``policy-modes``) and otherwise keeps the default policy, unless
+    ``site_policy`` (``policy-*`` keys, for every site) says otherwise. In the
+    active variant every site gets its key folder; in MPC the compute parties
+    (partitions 0-2) their TLS folder and every other site the parties' CA.
+    """
+    configs: dict[int, dict[str, Any]] = {}
+    for pid in range(num_clients):
+        node: dict[str, Any] = {
+            "secagg-site": f"site{pid}",
+            "policy-modes": run_mode(cfg),
+        }
+        if cfg.secagg.mode == "active":
+            node["secagg-keys-dir"] = cfg.secagg.keys_dir
+        if cfg.mpc.enabled:
+            if pid < 3:
+                node["mpc-tls-dir"] = cfg.mpc.tls_dir
+            else:
+                node["mpc-ca-file"] = str(Path(cfg.mpc.tls_dir) / "ca.pem")
+        node.update(site_policy or {})
+        configs[pid] = node
+    return configs
+
+
+@contextmanager
+def simulated_sites(configs: Mapping[int, Mapping[str, Any]]) -> Iterator[Path]:
+    """Write the sites' node-config files to a fresh folder for one simulation."""
+    from clients.site_config import SIM_SITES_ENV, write_site_file
+
+    base = ROOT / ".flwr"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="sim-sites-", dir=base))
+    for pid, values in configs.items():
+        write_site_file(folder, pid, values)
+    before = os.environ.get(SIM_SITES_ENV)
+    os.environ[SIM_SITES_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop(SIM_SITES_ENV, None)
+        else:
+            os.environ[SIM_SITES_ENV] = before
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _with_party_pki(cfg: RunConfig) -> RunConfig:
     """MPC: make sure the three parties have TLS identities (out of band)."""
     if not cfg.mpc.enabled:
@@ -71,8 +144,13 @@ def simulate(
     cfg: RunConfig,
     num_clients: int,
     resources: SimulationResources | None = None,
+    site_policy: Mapping[str, Any] | None = None,
 ) -> History:
-    """Run one federation of ``num_clients`` simulated sites; return its history."""
+    """Run one federation of ``num_clients`` simulated sites; return its history.
+
+    ``site_policy`` (``policy-*`` node-config keys) is given to every
+    simulated site on top of the harness's defaults (:func:`site_node_configs`).
+    """
     quiet_flower_env()
     from flwr.simulation import run_simulation
 
@@ -95,7 +173,8 @@ def simulate(
         histories.append(history)
 
     server_app = make_server_app(cfg, on_finish=finish, on_error=errors.append)
-    with warnings.catch_warnings():
+    sites = site_node_configs(cfg, num_clients, site_policy)
+    with simulated_sites(sites), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         run_simulation(
             server_app=server_app,

@@ -1,0 +1,1 @@
+"""Attacks on fedsec played as a malicious server (or site) would play them."""

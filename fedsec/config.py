@@ -12,7 +12,9 @@ The defaults here equal those of ``[tool.flwr.app.config]`` (a test checks it).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +106,16 @@ DP_MECHANISMS = ("dgauss", "skellam")
 ACCOUNTANTS = ("prv", "rdp")
 MPC_MODES = ("none", "clip_and_sum")
 
+# ``secagg-threshold`` 0 asks for the variant's default. The active variant
+# needs more than half of a neighbourhood (fedsec.secagg.config refuses
+# <= 1/2); 2/3 keeps a margin and still tolerates a third of it dropping.
+SEMI_HONEST_DEFAULT_THRESHOLD = 0.5
+ACTIVE_DEFAULT_THRESHOLD = 2 / 3
+_SECAGG_HINTS = {
+    "threshold": " (omit it, or 0, for the variant's default: 1/2, active 2/3)",
+    "degree": " (or 0: 2·⌈log2 n⌉)",
+}
+
 
 @dataclass(frozen=True)
 class SecAggSettings:
@@ -112,7 +124,9 @@ class SecAggSettings:
     mode: str = "none"
     graph: str = "auto"  # complete below 32 sites, sparse (SecAgg+) from 32 on
     degree: int = 0  # 0: 2·⌈log2 n⌉ for the sparse graph
-    threshold: float = 0.5  # fraction of a neighbourhood needed to unmask
+    # fraction of a neighbourhood needed to unmask; 0: the variant's default
+    # (see effective_threshold)
+    threshold: float = 0.0
     bits: int = 20
     clip: float = 1.0  # clipping range of each update coordinate
     rounds_per_key_set: int = 5
@@ -124,36 +138,67 @@ class SecAggSettings:
     def __post_init__(self) -> None:
         _one_of("secagg-mode", self.mode, SECAGG_MODES)
         _one_of("secagg-graph", self.graph, SECAGG_GRAPHS)
-        if self.degree < 0:
-            raise ConfigError(f"secagg-degree must be >= 0, got {self.degree}")
-        if not 0.0 < self.threshold <= 1.0:
+        if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(
-                f"secagg-threshold must lie in (0, 1], got {self.threshold}"
+                "secagg-threshold must lie in [0, 1] (0: the variant's default), "
+                f"got {self.threshold}"
             )
-        _positive("secagg-bits", self.bits)
-        _positive("secagg-clip", self.clip)
-        _positive("secagg-rounds-per-key-set", self.rounds_per_key_set)
-        _positive("secagg-max-weight", self.max_weight)
+        self._check_protocol_bounds()
+
+    def _check_protocol_bounds(self) -> None:
+        """Check each value against the protocol's own bounds, naming its key.
+
+        The threshold is tried with the variant, then every other parameter
+        alone with both, so a refusal is pinned on one flat key without
+        repeating the protocol's limits here.
+        """
+        from fedsec.secagg.config import SecAggConfig
+
+        kwargs = self._protocol_kwargs()
+        base = {"variant": kwargs.pop("variant"), "threshold": kwargs.pop("threshold")}
+        checks = {"threshold": base, **{k: {**base, k: v} for k, v in kwargs.items()}}
+        for name, check in checks.items():
+            _refuse_as(
+                _KEY_OF[("secagg", name)],
+                getattr(self, name),
+                functools.partial(SecAggConfig, **check),
+                _SECAGG_HINTS.get(name, ""),
+            )
+        _refuse_as("secagg-mode", self.mode, self.protocol_config)
 
     @property
     def enabled(self) -> bool:
         """True unless the mode is ``none``."""
         return self.mode != "none"
 
+    @property
+    def effective_threshold(self) -> float:
+        """The threshold fraction in force: ``threshold``, or the variant's default."""
+        if self.threshold:
+            return self.threshold
+        if self.mode == "active":
+            return ACTIVE_DEFAULT_THRESHOLD
+        return SEMI_HONEST_DEFAULT_THRESHOLD
+
     def protocol_config(self) -> SecAggConfig:
         """The public parameters of :mod:`fedsec.secagg` for these settings."""
-        from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
+        from fedsec.secagg.config import SecAggConfig
 
-        return SecAggConfig(
-            variant=Variant.ACTIVE if self.mode == "active" else Variant.SEMI_HONEST,
-            graph=GraphKind(self.graph),
-            degree=self.degree or None,
-            threshold=self.threshold,
-            bits=self.bits,
-            clip=self.clip,
-            max_weight=self.max_weight,
-            rounds_per_key_set=self.rounds_per_key_set,
-        )
+        return SecAggConfig(**self._protocol_kwargs())
+
+    def _protocol_kwargs(self) -> dict[str, Any]:
+        from fedsec.secagg.config import GraphKind, Variant
+
+        return {
+            "variant": Variant.ACTIVE if self.mode == "active" else Variant.SEMI_HONEST,
+            "graph": GraphKind(self.graph),
+            "degree": self.degree or None,
+            "threshold": self.effective_threshold,
+            "bits": self.bits,
+            "clip": self.clip,
+            "max_weight": self.max_weight,
+            "rounds_per_key_set": self.rounds_per_key_set,
+        }
 
 
 @dataclass(frozen=True)
@@ -169,18 +214,36 @@ class DPSettings:
     accountant: str = "prv"
     epsilon_budget: float = 0.0  # > 0: a site stops once it would exceed it
     mechanism: str = "dgauss"
+    # distributed DP: the noise is calibrated so that this fraction of the
+    # sampled sites, surviving, carries the target noise
+    survivor_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         _one_of("dp-mode", self.mode, DP_MODES)
         _one_of("dp-accountant", self.accountant, ACCOUNTANTS)
         _one_of("dp-mechanism", self.mechanism, DP_MECHANISMS)
-        _positive("dp-noise-multiplier", self.noise_multiplier)
-        _positive("dp-max-grad-norm", self.max_grad_norm)
-        _positive("dp-clip-norm", self.clip_norm)
+        _positive_finite("dp-noise-multiplier", self.noise_multiplier)
+        _positive_finite("dp-max-grad-norm", self.max_grad_norm)
+        _positive_finite("dp-clip-norm", self.clip_norm)
         if not 0.0 < self.delta < 1.0:
             raise ConfigError(f"dp-delta must lie in (0, 1), got {self.delta}")
-        if self.target_epsilon < 0 or self.epsilon_budget < 0:
-            raise ConfigError("dp-target-epsilon and dp-epsilon-budget must be >= 0")
+        if not 0.0 < self.survivor_fraction <= 1.0:
+            raise ConfigError(
+                f"dp-survivor-fraction must lie in (0, 1], got {self.survivor_fraction}"
+            )
+        # Only the sites' DP-SGD derives its noise from a target ε or stops at a
+        # budget; any other mode would ignore the request and spend more ε.
+        for key, value, otherwise in (
+            ("dp-target-epsilon", self.target_epsilon, "set dp-noise-multiplier"),
+            ("dp-epsilon-budget", self.epsilon_budget, "no other mode stops at one"),
+        ):
+            if not value >= 0:
+                raise ConfigError(f"{key} must be >= 0, got {value}")
+            if value > 0 and self.mode != "local_opacus":
+                raise ConfigError(
+                    f"{key} is only honoured with dp-mode='local_opacus'; "
+                    f"dp-mode={self.mode!r} would ignore it ({otherwise})"
+                )
 
 
 @dataclass(frozen=True)
@@ -199,17 +262,78 @@ class MPCSettings:
 
     def __post_init__(self) -> None:
         _one_of("mpc-mode", self.mode, MPC_MODES)
-        _positive("mpc-clip-norm", self.clip_norm)
+        _positive_finite("mpc-clip-norm", self.clip_norm)
         _positive("mpc-max-weight", self.max_weight)
         _positive("mpc-frac-bits", self.frac_bits)
         _positive("mpc-timeout", self.timeout)
-        if self.noise_multiplier < 0:
-            raise ConfigError("mpc-noise-multiplier must be >= 0")
+        if not (self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)):
+            raise ConfigError(
+                f"mpc-noise-multiplier must be finite and >= 0, got "
+                f"{self.noise_multiplier}"
+            )
+        if self.noise_multiplier > 0 and not self.enabled:
+            raise ConfigError(
+                "mpc-noise-multiplier adds noise inside the MPC: it needs "
+                "mpc-mode='clip_and_sum' (without MPC use dp-mode)"
+            )
+        self._check_protocol_bounds()
+
+    def _check_protocol_bounds(self) -> None:
+        """Check the values against the MPC engine's own bounds, naming the key."""
+        from fedsec.mpc.clip_and_sum import ClipSumConfig
+        from fedsec.mpc.range_check import ratio
+        from fedsec.mpc.ring import FixedPoint
+
+        f = self.frac_bits
+        _refuse_as("mpc-frac-bits", f, functools.partial(FixedPoint, f))
+        _refuse_as(
+            "mpc-max-weight",
+            self.max_weight,
+            functools.partial(ClipSumConfig, self.clip_norm, self.max_weight),
+        )
+        _refuse_as(
+            "mpc-clip-norm",
+            self.clip_norm,
+            functools.partial(ratio, self.clip_norm, f),
+            f" (mpc-frac-bits={f})",
+        )
+        # The sum is opened at 2f fractional bits: even one site's clipped,
+        # weighted update (a coordinate up to W·C) must fit.
+        largest = self.effective_max_weight * self.clip_norm
+        try:
+            FixedPoint(f).encode(largest, frac_bits=2 * f)
+        except ConfigError:
+            raise ConfigError(
+                f"mpc-frac-bits={f} refused: one site's clipped, weighted update "
+                f"(weight {self.effective_max_weight} × mpc-clip-norm "
+                f"{self.clip_norm}) overflows the sum at 2·{f} fractional bits; "
+                "lower mpc-frac-bits, mpc-max-weight or mpc-clip-norm"
+            ) from None
 
     @property
     def enabled(self) -> bool:
         """True unless the mode is ``none``."""
         return self.mode != "none"
+
+    @property
+    def effective_max_weight(self) -> int:
+        """The weight clamp inside the MPC: 1 (an unweighted mean) with noise."""
+        return 1 if self.noise_multiplier > 0 else self.max_weight
+
+
+# Stages at which a site can be told to drop (``faults-drop``): local training,
+# the secure-aggregation stages (fedsec.secagg.stages.Stage, less ``idle``) and
+# the MPC share upload. A name outside them would never fire.
+FAULT_STAGES = (
+    "train",
+    "advertise_keys",
+    "seed_reveal",
+    "share_keys",
+    "masked_input",
+    "consistency_check",
+    "unmask",
+    "mpc_share",
+)
 
 
 @dataclass(frozen=True)
@@ -233,10 +357,20 @@ class FaultSettings:
         """``{partition-id: stage}`` of the sites that drop."""
         out: dict[int, str] = {}
         for item in filter(None, (x.strip() for x in self.drop.split(","))):
-            pid, sep, stage = item.partition(":")
-            if not sep or not pid.strip().isdigit() or not stage.strip():
+            pid, sep, stage = (x.strip() for x in item.partition(":"))
+            if not sep or not pid.isdigit() or not stage:
                 raise ConfigError(f"faults-drop item {item!r} is not 'partition:stage'")
-            out[int(pid)] = stage.strip()
+            if stage not in FAULT_STAGES:
+                raise ConfigError(
+                    f"faults-drop item {item!r}: unknown stage {stage!r}; known: "
+                    f"{', '.join(FAULT_STAGES)}"
+                )
+            if int(pid) in out:
+                raise ConfigError(
+                    f"faults-drop lists partition {int(pid)} twice (a site drops "
+                    "at one stage)"
+                )
+            out[int(pid)] = stage
         return out
 
     def poisoned(self) -> frozenset[int]:
@@ -267,9 +401,40 @@ class RunConfig:
         _positive("num-server-rounds", self.num_rounds)
         _positive("round-timeout", self.round_timeout)
         if self.secagg.enabled and self.mpc.enabled:
-            raise ConfigError("choose secure aggregation or MPC, not both")
+            raise ConfigError(
+                "secagg-mode and mpc-mode: choose secure aggregation or MPC, not both"
+            )
         if self.dp.mode == "distributed" and not self.secagg.enabled:
-            raise ConfigError("dp-mode 'distributed' needs secure aggregation")
+            raise ConfigError(
+                "dp-mode 'distributed' needs secure aggregation (set secagg-mode)"
+            )
+        if self.dp.mode == "central" and (self.secagg.enabled or self.mpc.enabled):
+            hidden_by, instead = (
+                (f"mpc-mode={self.mpc.mode!r}", "mpc-noise-multiplier")
+                if self.mpc.enabled
+                else (f"secagg-mode={self.secagg.mode!r}", "dp-mode='distributed'")
+            )
+            raise ConfigError(
+                "dp-mode 'central' needs the server to see every update, which "
+                f"{hidden_by} hides; use {instead} instead"
+            )
+        aggregate_only = self._aggregate_only()
+        if self.strategy.name in ROBUST_STRATEGY_NAMES and aggregate_only:
+            raise ConfigError(
+                f"strategy {self.strategy.name!r} needs every update in the clear, "
+                f"but {aggregate_only} hands it only the (noised) sum; use one of "
+                f"{', '.join(LINEAR_STRATEGY_NAMES)}"
+            )
+
+    def _aggregate_only(self) -> str:
+        """The setting that hands the strategy only an aggregate, or ``""``."""
+        if self.secagg.enabled:
+            return f"secagg-mode={self.secagg.mode!r}"
+        if self.mpc.enabled:
+            return f"mpc-mode={self.mpc.mode!r}"
+        if self.dp.mode == "central":
+            return "dp-mode='central'"
+        return ""
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
@@ -385,6 +550,7 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "dp-accountant": ("dp", "accountant"),
     "dp-epsilon-budget": ("dp", "epsilon_budget"),
     "dp-mechanism": ("dp", "mechanism"),
+    "dp-survivor-fraction": ("dp", "survivor_fraction"),
     "mpc-mode": ("mpc", "mode"),
     "mpc-clip-norm": ("mpc", "clip_norm"),
     "mpc-noise-multiplier": ("mpc", "noise_multiplier"),
@@ -396,6 +562,9 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "faults-poison": ("faults", "poison"),
     "faults-poison-scale": ("faults", "poison_scale"),
 }
+
+# (section, field name) -> flat key
+_KEY_OF = {place: key for key, place in _FLAT_KEYS.items()}
 
 # Sections a site needs to read from each request.
 _CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults")
@@ -435,3 +604,18 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
 def _positive(key: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{key} must be positive, got {value}")
+
+
+def _positive_finite(key: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{key} must be positive and finite, got {value}")
+
+
+def _refuse_as(
+    key: str, value: object, check: Callable[[], object], hint: str = ""
+) -> None:
+    """Run ``check``; re-raise its :class:`ConfigError` naming ``key`` and ``value``."""
+    try:
+        check()
+    except ConfigError as exc:
+        raise ConfigError(f"{key}={value!r} refused: {exc.reason}{hint}") from None

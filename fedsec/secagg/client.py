@@ -9,6 +9,21 @@ round and slot (replays refused), node lists (disjoint, known neighbours, not
 oneself where illegal), thresholds, and in the active variant the signatures.
 A failed check raises :class:`~fedsec.errors.MaliciousServerError` (or
 ``StageError``) and reveals nothing.
+
+The client also holds its site's policy (:class:`~fedsec.policy.SitePolicy`,
+never from a message): a key set whose variant, size or threshold is weaker
+than the policy is refused with a :class:`~fedsec.errors.PolicyError` before
+any key is drawn. With a sparse graph the graph follows from nonces the
+clients commit to and reveal (:mod:`fedsec.secagg.graph`), and in the active
+variant a client unmasks only after ``t`` members of its *own* closed
+neighbourhood signed the survivor set it signed, with ``2t`` above the
+neighbourhood's size (so no two honest views can both gather ``t``).
+
+A share that fails authentication is not the server's fault in general: the
+client names its sender in a :class:`~fedsec.secagg.messages.ShareComplaint`
+instead of a masked input (with the key that proves it, while no input of
+the key set is out yet) and leaves the key set, so the server can exclude the
+sender from the next one.
 """
 
 from __future__ import annotations
@@ -24,11 +39,17 @@ from fedsec.crypto.kdf import X25519KeyPair
 from fedsec.crypto.packing import pack
 from fedsec.crypto.prg import thread_generator
 from fedsec.errors import CryptoError, DataError, MaliciousServerError
+from fedsec.policy import MODES, SitePolicy
 from fedsec.secagg import keyschedule as ks
 from fedsec.secagg.client_state import ClientState, dump_state, load_state
-from fedsec.secagg.config import SecAggConfig
+from fedsec.secagg.config import GraphKind, SecAggConfig
 from fedsec.secagg.errors import ServerReplayError, StageError
-from fedsec.secagg.graph import graph_seed, neighbours
+from fedsec.secagg.graph import (
+    commitment,
+    commitments_digest,
+    graph_seed,
+    neighbours,
+)
 from fedsec.secagg.messages import (
     AdvertiseKeys,
     AdvertiseKeysRequest,
@@ -37,6 +58,9 @@ from fedsec.secagg.messages import (
     MaskedInput,
     MaskedInputRequest,
     Message,
+    SeedReveal,
+    SeedRevealRequest,
+    ShareComplaint,
     ShareKeys,
     ShareKeysRequest,
     UnmaskRequest,
@@ -64,6 +88,9 @@ class SecAggClient:
         Raw Ed25519 signing key (active variant), registered out of band.
     verify_keys
         Node id -> raw Ed25519 verification key of every peer (active variant).
+    policy
+        The site's own policy (its node config). ``None``: the default floors
+        of :class:`~fedsec.policy.SitePolicy`, in any variant.
     """
 
     def __init__(
@@ -73,6 +100,7 @@ class SecAggClient:
         *,
         signing_key: bytes | None = None,
         verify_keys: dict[int, bytes] | None = None,
+        policy: SitePolicy | None = None,
     ) -> None:
         self.s = ClientState(
             node_id=node_id,
@@ -80,17 +108,23 @@ class SecAggClient:
             signing_key=signing_key,
             verify_keys=dict(verify_keys or {}),
         )
+        self.policy = policy or SitePolicy(modes=frozenset(MODES))
 
     # ------------------------------------------------------------ persistence
     def to_bytes(self) -> bytes:
-        """Serialise the full state (secret keys included: keep it node-local)."""
+        """Serialise the full state (secret keys included: keep it node-local).
+
+        The policy is not part of the state: the site reads it afresh from its
+        own configuration for every message (:meth:`from_bytes`).
+        """
         return dump_state(self.s)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SecAggClient:
-        """Rebuild a client from :meth:`to_bytes` output."""
+    def from_bytes(cls, data: bytes, policy: SitePolicy | None = None) -> SecAggClient:
+        """Rebuild a client from :meth:`to_bytes` output, under ``policy``."""
         client = cls.__new__(cls)
         client.s = load_state(data)
+        client.policy = policy or SitePolicy(modes=frozenset(MODES))
         return client
 
     def set_verify_keys(self, verify_keys: dict[int, bytes]) -> None:
@@ -114,7 +148,14 @@ class SecAggClient:
 
     # ----------------------------------------------------------------- stages
     def advertise_keys(self, req: AdvertiseKeysRequest) -> AdvertiseKeys:
-        """Stage 0: start a key set, draw and advertise fresh keys."""
+        """Stage 0: start a key set, draw and advertise fresh keys.
+
+        Raises
+        ------
+        PolicyError
+            If the variant, the number of sites or the threshold this key set
+            implies is weaker than the site's policy (nothing is drawn).
+        """
         s = self.s
         self._transition(Stage.ADVERTISE_KEYS)
         if req.key_set <= s.key_set:
@@ -125,38 +166,64 @@ class SecAggClient:
             raise MaliciousServerError("node list does not contain this client")
         cfg = s.config
         n = len(req.nodes)
-        graph = neighbours(
-            req.nodes,
-            cfg.degree_for(n),
-            graph_seed(cfg.graph_seed, req.key_set, req.nodes),
-        )
+        self._check_policy(n)
+        sparse = cfg.graph_for(n) is GraphKind.SPARSE
+        # the sparse graph is known once the nonces are revealed; complete: now
+        nbrs = () if sparse else tuple(v for v in req.nodes if v != s.node_id)
         cipher = X25519KeyPair.generate()
         masks = [X25519KeyPair.generate() for _ in range(cfg.rounds_per_key_set)]
         mask_pks = b"".join(m.public for m in masks)
+        nonce = ks.random_secret()
+        commit = commitment(nonce, req.key_set, s.node_id)
         signature = b""
         if cfg.active:
             if s.signing_key is None:
                 raise CryptoError("the active variant needs a signing key")
             statement = ks.advertise_statement(
-                req.key_set, s.node_id, cipher.public, mask_pks
+                req.key_set, s.node_id, cipher.public, mask_pks, commit
             )
             signature = signatures.sign(s.signing_key, statement)
-        s.reset_key_set(req.key_set, req.nodes, graph[s.node_id], cfg.threshold_for(n))
+        s.reset_key_set(req.key_set, req.nodes, nbrs, cfg.threshold_for(n))
         s.cipher_sk = cipher.secret
         s.mask_sks = [m.secret for m in masks]
         s.seeds = [ks.random_secret() for _ in masks]
         s.own_advert = (cipher.public, mask_pks)
+        s.graph_nonce = nonce
         s.stage = Stage.ADVERTISE_KEYS
         return self._reply(
-            AdvertiseKeys(req.key_set, cipher.public, mask_pks, signature)
+            AdvertiseKeys(req.key_set, cipher.public, mask_pks, commit, signature)
         )
+
+    def seed_reveal(self, req: SeedRevealRequest) -> SeedReveal:
+        """Stage 0b (sparse graph): check the commitments, reveal the nonce."""
+        s = self.s
+        stage = Stage.SEED_REVEAL.value
+        self._check_key_set(req.key_set, Stage.SEED_REVEAL)
+        if not self._sparse():
+            raise MaliciousServerError(
+                "a seed reveal for a complete graph", stage=stage
+            )
+        if not set(req.contributors) <= set(s.nodes):
+            raise MaliciousServerError("contributor outside the key set", stage=stage)
+        committed = dict(zip(req.contributors, req.commitments, strict=True))
+        if committed.get(s.node_id) != commitment(s.graph_nonce, s.key_set, s.node_id):
+            raise MaliciousServerError(
+                "this client's own commitment is missing or altered", stage=stage
+            )
+        if len(req.contributors) < s.threshold:
+            raise MaliciousServerError("fewer contributors than t", stage=stage)
+        self.policy.require_sites(len(req.contributors), "sites in the key set")
+        self._enter(Stage.SEED_REVEAL)
+        s.commitments_digest = commitments_digest(req.contributors, req.commitments)
+        return self._reply(SeedReveal(s.key_set, s.graph_nonce))
 
     def share_keys(self, req: ShareKeysRequest) -> ShareKeys:
         """Stage 1: check the neighbours' keys, share secrets, encrypt the shares."""
         s = self.s
         self._check_key_set(req.key_set, Stage.SHARE_KEYS)
-        closed = set(s.neighbours) | {s.node_id}
         stage = Stage.SHARE_KEYS.value
+        nbrs = self._graph_neighbours(req)
+        closed = set(nbrs) | {s.node_id}
         if not set(req.nodes) <= closed:
             raise MaliciousServerError("keys of a non-neighbour", stage=stage)
         if len(req.nodes) < s.threshold:
@@ -164,7 +231,9 @@ class SecAggClient:
         adverts = dict(
             zip(req.nodes, zip(req.cipher_pks, req.mask_pks, strict=True), strict=True)
         )
-        if adverts.get(s.node_id) != s.own_advert:
+        commits = dict(zip(req.nodes, req.commitments, strict=True))
+        own_commit = commitment(s.graph_nonce, s.key_set, s.node_id)
+        if adverts.get(s.node_id) != s.own_advert or commits[s.node_id] != own_commit:
             raise MaliciousServerError(
                 "this client's own keys were altered", stage=stage
             )
@@ -185,14 +254,16 @@ class SecAggClient:
             if s.config.active:
                 self._verify(
                     node,
-                    ks.advertise_statement(s.key_set, node, cipher_pk, mask_pks),
+                    ks.advertise_statement(
+                        s.key_set, node, cipher_pk, mask_pks, commits[node]
+                    ),
                     sig,
                 )
             peers[node] = PeerState(cipher_pk, mask_pks)
         secrets_ = [x for pair in zip(s.mask_sks, s.seeds, strict=True) for x in pair]
         holders = list(req.nodes)
         rows = ks.share_secrets(secrets_, [s.x_of(v) for v in holders], s.threshold)
-        recipients, blobs = [], []
+        recipients, blobs, sigs = [], [], []
         for v, row in zip(holders, rows, strict=True):
             plain = ks.encode_share(row)
             if v == s.node_id:
@@ -201,37 +272,47 @@ class SecAggClient:
             key = self._agree(
                 ks.share_key, s.cipher_sk, peers[v].cipher_pk, s.key_set, s.node_id, v
             )
+            blob = aead.encrypt(key, plain, ks.share_aad(s.key_set, s.node_id, v))
             recipients.append(v)
-            blobs.append(
-                aead.encrypt(key, plain, ks.share_aad(s.key_set, s.node_id, v))
-            )
+            blobs.append(blob)
+            if s.config.active and s.signing_key is not None:
+                statement = ks.share_statement(s.key_set, s.node_id, v, blob)
+                sigs.append(signatures.sign(s.signing_key, statement))
         self._enter(Stage.SHARE_KEYS)
+        s.neighbours = tuple(nbrs)
         s.peers = peers
-        return self._reply(ShareKeys(s.key_set, tuple(recipients), tuple(blobs)))
+        return self._reply(
+            ShareKeys(s.key_set, tuple(recipients), tuple(blobs), tuple(sigs))
+        )
 
     def masked_input(
         self, req: MaskedInputRequest, update: npt.NDArray[np.floating], weight: int
-    ) -> MaskedInput:
+    ) -> MaskedInput | ShareComplaint:
         """Stage 2: quantise ``weight * update``, mask it, bit-pack it.
 
         ``update`` is the flattened float update (``dim`` values) and ``weight``
         a non-negative integer (number of examples, clipped to ``max_weight``).
         NaN or infinite updates raise ``DataError`` before anything is masked.
+        If a relayed share does not open, the reply is a :class:`ShareComplaint`
+        naming its sender, and the client leaves the key set.
         """
         self._check_masked_request(req)
         if update.shape != (req.dim,):
             raise DataError(f"update has shape {update.shape}, expected ({req.dim},)")
         w = self._weight(weight)
+        fresh, accused = self._decrypt_shares(req)
+        if accused:
+            return self._complain(req, accused)
         quantizer = round_quantizer(self.s.config, len(req.participants))
         ring = quantizer.quantize(update.astype(np.float32, copy=False), w)
-        return self._mask(req, ring, w)
+        return self._mask(req, ring, w, fresh)
 
     def masked_ring_input(
         self,
         req: MaskedInputRequest,
         values: npt.NDArray[np.unsignedinteger],
         weight: int,
-    ) -> MaskedInput:
+    ) -> MaskedInput | ShareComplaint:
         """Stage 2 for inputs already encoded in Z_{2^k} (e.g. distributed DP).
 
         ``values`` holds ``dim`` unsigned integers below ``2^bits``; they are
@@ -243,7 +324,11 @@ class SecAggClient:
             raise DataError("ring input must be an unsigned vector of length dim")
         if values.size and int(values.max()) >> self.s.config.bits:
             raise DataError("ring input has values of more than `bits` bits")
-        return self._mask(req, values.astype(np.uint32), self._weight(weight))
+        w = self._weight(weight)
+        fresh, accused = self._decrypt_shares(req)
+        if accused:
+            return self._complain(req, accused)
+        return self._mask(req, values.astype(np.uint32), w, fresh)
 
     def _check_masked_request(self, req: MaskedInputRequest) -> None:
         s = self.s
@@ -265,12 +350,34 @@ class SecAggClient:
             raise DataError("weight must be non-negative")
         return min(int(weight), self.s.config.max_weight)
 
+    def _complain(self, req: MaskedInputRequest, accused: list[int]) -> ShareComplaint:
+        """Name the senders whose shares fail; leave the key set.
+
+        The share-encryption key proves it while no masked input of this key
+        set has left the client (``slot < 0``): it opens the shares the client
+        sent and received, which then protect nothing, because the client
+        masks nothing more in this key set.
+        """
+        s = self.s
+        proof = s.cipher_sk if s.slot < 0 else b""
+        self._transition(Stage.MASKED_INPUT)
+        out = ShareComplaint(
+            s.key_set, req.round, req.slot, tuple(sorted(accused)), proof
+        )
+        s.round, s.slot = req.round, req.slot
+        s.cipher_sk, s.mask_sks, s.seeds = b"", [], []
+        s.stage = Stage.IDLE  # only a new key set (advertise) is accepted now
+        return self._reply(out)
+
     def _mask(
-        self, req: MaskedInputRequest, ring: npt.NDArray[np.uint32], weight: int
+        self,
+        req: MaskedInputRequest,
+        ring: npt.NDArray[np.uint32],
+        weight: int,
+        fresh: dict[int, bytes],
     ) -> MaskedInput:
         """Add the self mask and the pairwise masks; commit state; pack."""
         s = self.s
-        fresh = self._decrypt_shares(req)
         mates = [v for v in req.participants if v in s.peers and v != s.node_id]
         if len(mates) + 1 < s.threshold:
             raise MaliciousServerError(
@@ -346,9 +453,17 @@ class SecAggClient:
                 raise MaliciousServerError(
                     "survivor set differs from the signed one", stage=stage
                 )
-            if not set(req.signers) <= survivors or len(req.signers) < s.threshold:
+            closed = set(s.neighbours) | {s.node_id}
+            if not set(req.signers) <= survivors:
                 raise MaliciousServerError(
-                    "too few or foreign consistency signatures", stage=stage
+                    "consistency signatures of non-survivors", stage=stage
+                )
+            if len(set(req.signers) & closed) < s.threshold:
+                # whose, not how many: t of this client's own neighbourhood
+                raise MaliciousServerError(
+                    "fewer than t consistency signatures from this client's "
+                    "neighbourhood",
+                    stage=stage,
                 )
             statement = ks.consistency_statement(
                 s.key_set, s.round, s.slot, req.survivors
@@ -387,6 +502,56 @@ class SecAggClient:
         )
 
     # ---------------------------------------------------------------- helpers
+    def _check_policy(self, num_nodes: int) -> None:
+        """Refuse a key set weaker than the site's policy (see advertise)."""
+        cfg = self.s.config
+        self.policy.require_mode(cfg.variant.value)
+        self.policy.require_sites(num_nodes, "sites in the key set")
+        self.policy.require_threshold(
+            cfg.threshold_for(num_nodes),
+            cfg.degree_for(num_nodes) + 1,
+            active=cfg.active,
+        )
+
+    def _sparse(self) -> bool:
+        return self.s.config.graph_for(len(self.s.nodes)) is GraphKind.SPARSE
+
+    def _graph_neighbours(self, req: ShareKeysRequest) -> tuple[int, ...]:
+        """This client's neighbours: fixed (complete) or from the revealed nonces."""
+        s = self.s
+        stage = Stage.SHARE_KEYS.value
+        if not self._sparse():
+            if req.contributors or req.nonces:
+                raise MaliciousServerError(
+                    "graph nonces for a complete graph", stage=stage
+                )
+            return s.neighbours
+        if s.stage is not Stage.SEED_REVEAL:
+            raise MaliciousServerError(
+                "keys to share before the graph nonces were revealed", stage=stage
+            )
+        commits = [
+            commitment(nonce, s.key_set, u)
+            for u, nonce in zip(req.contributors, req.nonces, strict=True)
+        ]
+        if commitments_digest(req.contributors, commits) != s.commitments_digest:
+            raise MaliciousServerError(
+                "revealed graph nonces do not match the commitments", stage=stage
+            )
+        derived = dict(zip(req.contributors, commits, strict=True))
+        if any(
+            derived.get(u) != c for u, c in zip(req.nodes, req.commitments, strict=True)
+        ):
+            raise MaliciousServerError(
+                "keys of a site that did not contribute to the graph", stage=stage
+            )
+        cfg = s.config
+        seed = graph_seed(
+            cfg.graph_seed, s.key_set, s.nodes, req.contributors, req.nonces
+        )
+        graph = neighbours(s.nodes, cfg.degree_for(len(s.nodes)), seed)
+        return graph[s.node_id]
+
     def _enter(self, stage: Stage) -> None:
         self._transition(stage)
         self.s.stage = stage
@@ -449,17 +614,36 @@ class SecAggClient:
                 "bad signature (swapped or forged key)", node_id=node
             ) from exc
 
-    def _decrypt_shares(self, req: MaskedInputRequest) -> dict[int, bytes]:
-        """Decrypt and check the relayed shares not yet held (stored by caller)."""
+    def _decrypt_shares(
+        self, req: MaskedInputRequest
+    ) -> tuple[dict[int, bytes], list[int]]:
+        """Open the relayed shares not yet held: ``(fresh, accused)``.
+
+        In the active variant every relayed share must carry its sender's
+        signature (the server checked it on receipt; a bad one here means the
+        server altered it). A signed share that does not open is its sender's
+        fault: the sender is *accused* instead of the server blamed.
+        """
         s = self.s
         fresh: dict[int, bytes] = {}
+        accused: list[int] = []
         expected = ks.share_plaintext_bytes(s.config.rounds_per_key_set)
-        for sender, blob in zip(req.senders, req.ciphertexts, strict=True):
+        if s.config.active and len(req.share_signatures) != len(req.senders):
+            raise MaliciousServerError(
+                "relayed shares without their senders' signatures",
+                stage=Stage.MASKED_INPUT.value,
+            )
+        sigs = req.share_signatures or (b"",) * len(req.senders)
+        for sender, blob, sig in zip(req.senders, req.ciphertexts, sigs, strict=True):
             peer = s.peers.get(sender)
             if peer is None or sender == s.node_id:
                 raise MaliciousServerError("share from a non-neighbour", node_id=sender)
             if peer.share is not None:
                 continue  # already delivered in an earlier round of this key set
+            if s.config.active:
+                self._verify(
+                    sender, ks.share_statement(s.key_set, sender, s.node_id, blob), sig
+                )
             key = self._agree(
                 ks.share_key, s.cipher_sk, peer.cipher_pk, s.key_set, s.node_id, sender
             )
@@ -468,9 +652,8 @@ class SecAggClient:
                     key, blob, ks.share_aad(s.key_set, sender, s.node_id)
                 )
                 ks.decode_share(plain, expected // 4)
-            except CryptoError as exc:
-                raise MaliciousServerError(
-                    "share failed authentication", node_id=sender
-                ) from exc
+            except CryptoError:
+                accused.append(sender)
+                continue
             fresh[sender] = plain
-        return fresh
+        return fresh, accused

@@ -36,7 +36,7 @@ from fedsec.secagg.peers import PeerState
 from fedsec.secagg.stages import Stage
 
 _MAGIC = b"FSCS"
-_VERSION = 2
+_VERSION = 3
 _MALFORMED = "malformed client state"
 
 _HEADER = struct.Struct("<4sB")
@@ -78,6 +78,8 @@ class ClientState:
     mask_sks: list[bytes] = field(default_factory=list)
     seeds: list[bytes] = field(default_factory=list)
     own_advert: tuple[bytes, bytes] = (b"", b"")
+    graph_nonce: bytes = b""
+    commitments_digest: bytes = b""
     peers: dict[int, PeerState] = field(default_factory=dict)
     round: int = -1
     slot: int = -1
@@ -97,6 +99,7 @@ class ClientState:
         )
         self.cipher_sk, self.mask_sks, self.seeds = b"", [], []
         self.own_advert = (b"", b"")
+        self.graph_nonce, self.commitments_digest = b"", b""
         self.peers = {}
         self.slot = -1
         self.participants, self.survivors = (), ()
@@ -210,6 +213,8 @@ def _write_state(w: _Writer, s: ClientState) -> None:
     w.blobs(s.seeds)
     w.blob(s.own_advert[0])
     w.blob(s.own_advert[1])
+    w.blob(s.graph_nonce)
+    w.blob(s.commitments_digest)
     w.count(len(s.peers))
     for node, peer in s.peers.items():
         _write_peer(w, node, peer)
@@ -397,6 +402,8 @@ def _read_state(r: _Reader) -> ClientState:
         mask_sks=r.blobs(),
         seeds=r.blobs(),
         own_advert=(r.blob(), r.blob()),
+        graph_nonce=r.blob(),
+        commitments_digest=r.blob(),
         peers=r.mapping(_PEER_HEAD.size, r.peer),
         round=r.i64(),
         slot=r.i64(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedsec.errors import MaliciousServerError, ProtocolError
+from fedsec.errors import AbortError, MaliciousServerError, ProtocolError
 
 
 class MessageFormatError(ProtocolError):
@@ -17,4 +17,13 @@ class ServerReplayError(StageError, MaliciousServerError):
     """A client got a request out of stage order, for an old round or key set.
 
     An honest server never does this, so the client treats it as malicious.
+    """
+
+
+class ImplausibleSumError(AbortError):
+    """The unmasked result cannot come from honest survivors; nothing is released.
+
+    Raised when the recovered total weight exceeds ``survivors × max_weight``:
+    a client revealed a crafted share, so the reconstructed masks and hence
+    the whole sum are wrong.
     """

@@ -128,11 +128,18 @@ def mask_public(mask_pks: bytes, slot: int) -> bytes:
 
 
 def advertise_statement(
-    key_set: int, node: int, cipher_pk: bytes, mask_pks: bytes
+    key_set: int, node: int, cipher_pk: bytes, mask_pks: bytes, commitment: bytes
 ) -> bytes:
-    """Bytes signed by a node over its advertised keys (active variant)."""
+    """Bytes signed by a node over its advertised keys and graph commitment."""
     head = struct.pack(">QQ", key_set, node)
-    return b"fedsec/v1/advertise|" + head + cipher_pk + mask_pks
+    return b"fedsec/v1/advertise|" + head + commitment + cipher_pk + mask_pks
+
+
+def share_statement(key_set: int, sender: int, receiver: int, blob: bytes) -> bytes:
+    """Bytes signed by a sender over one share ciphertext (active variant)."""
+    return (
+        b"fedsec/v1/share-ct|" + struct.pack(">QQQ", key_set, sender, receiver) + blob
+    )
 
 
 def consistency_statement(

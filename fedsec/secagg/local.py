@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedsec.crypto.signatures import generate_signing_key, verify_key_of
+from fedsec.policy import MODES, SitePolicy
 from fedsec.secagg.client import SecAggClient
 from fedsec.secagg.config import SecAggConfig
 from fedsec.secagg.messages import (
@@ -23,6 +24,7 @@ from fedsec.secagg.messages import (
     ClientMessage,
     ConsistencyRequest,
     MaskedInputRequest,
+    SeedRevealRequest,
     ServerMessage,
     ShareKeysRequest,
     UnmaskRequest,
@@ -36,11 +38,17 @@ Drops = Mapping[Stage, set[int]]
 
 @dataclass
 class LocalFederation:
-    """A server and ``node_ids`` clients wired together in memory."""
+    """A server and ``node_ids`` clients wired together in memory.
+
+    Every client holds ``policy`` (default: the default floors, any variant).
+    """
 
     config: SecAggConfig
     node_ids: Sequence[int]
     wire: bool = True
+    policy: SitePolicy = field(
+        default_factory=lambda: SitePolicy(modes=frozenset(MODES))
+    )
     clients: dict[int, SecAggClient] = field(init=False)
     server: SecAggServer = field(init=False)
     client_seconds: dict[int, float] = field(default_factory=dict)
@@ -50,7 +58,13 @@ class LocalFederation:
         signing = {u: generate_signing_key() for u in self.node_ids}
         verify = {u: verify_key_of(k) for u, k in signing.items()}
         self.clients = {
-            u: SecAggClient(u, self.config, signing_key=signing[u], verify_keys=verify)
+            u: SecAggClient(
+                u,
+                self.config,
+                signing_key=signing[u],
+                verify_keys=verify,
+                policy=self.policy,
+            )
             for u in self.node_ids
         }
         self.server = SecAggServer(self.config, verify_keys=verify)
@@ -125,10 +139,12 @@ class LocalFederation:
         client = self.clients[node]
         if self.wire:
             req = type(req).from_record(req.to_record())
-            client = SecAggClient.from_bytes(client.to_bytes())
+            client = SecAggClient.from_bytes(client.to_bytes(), self.policy)
         reply: ClientMessage
         if isinstance(req, AdvertiseKeysRequest):
             reply = client.advertise_keys(req)
+        elif isinstance(req, SeedRevealRequest):
+            reply = client.seed_reveal(req)
         elif isinstance(req, ShareKeysRequest):
             reply = client.share_keys(req)
         elif isinstance(req, MaskedInputRequest):

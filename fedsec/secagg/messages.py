@@ -17,6 +17,7 @@ from typing import ClassVar, TypeVar
 from fedsec.crypto.kdf import KEY_BYTES
 from fedsec.crypto.signatures import SIGNATURE_BYTES
 from fedsec.secagg.errors import MessageFormatError
+from fedsec.secagg.graph import NONCE_BYTES
 from fedsec.secagg.records import Record, RecordReader
 from fedsec.secagg.stages import Stage
 
@@ -30,6 +31,13 @@ def _signature(value: bytes, what: str) -> bytes:
     if len(value) not in (0, SIGNATURE_BYTES):
         raise MessageFormatError(f"{what} must be empty or {SIGNATURE_BYTES} bytes")
     return value
+
+
+def _optional_signatures(
+    reader: RecordReader, key: str, count: int
+) -> tuple[bytes, ...]:
+    """Either no signature at all (semi-honest) or one per item (active)."""
+    return reader.blob_list(key, (0, count), SIGNATURE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,15 @@ class AdvertiseKeysRequest(Message):
 
 @dataclass(frozen=True)
 class AdvertiseKeys(Message):
-    """Client -> server: the encryption key and one mask key per round slot."""
+    """Client -> server: the encryption key, one mask key per round slot, and
+    the commitment to the client's graph nonce (see :mod:`fedsec.secagg.graph`).
+    """
 
     TAG: ClassVar[str] = "secagg.advertise_keys"
     STAGE: ClassVar[Stage] = Stage.ADVERTISE_KEYS
     cipher_pk: bytes
     mask_pks: bytes
+    commitment: bytes
     signature: bytes
 
     def to_record(self) -> Record:
@@ -107,6 +118,7 @@ class AdvertiseKeys(Message):
             **self._head(),
             "cipher_pk": self.cipher_pk,
             "mask_pks": self.mask_pks,
+            "commitment": self.commitment,
             "signature": self.signature,
         }
 
@@ -119,20 +131,67 @@ class AdvertiseKeys(Message):
             key_set,
             reader.blob("cipher_pk", KEY_BYTES),
             mask_pks,
+            reader.blob("commitment", NONCE_BYTES),
             _signature(reader.blob("signature"), "signature"),
         )
 
 
 @dataclass(frozen=True)
+class SeedRevealRequest(Message):
+    """Server -> client (sparse graph): the contributors' commitments; reveal yours."""
+
+    TAG: ClassVar[str] = "secagg.seed_reveal.request"
+    STAGE: ClassVar[Stage] = Stage.SEED_REVEAL
+    contributors: tuple[int, ...]
+    commitments: tuple[bytes, ...]
+
+    def to_record(self) -> Record:
+        return {
+            **self._head(),
+            "contributors": list(self.contributors),
+            "commitments": list(self.commitments),
+        }
+
+    @classmethod
+    def _read(cls, reader: RecordReader, key_set: int) -> SeedRevealRequest:
+        contributors = reader.node_ids("contributors", min_len=2)
+        commitments = reader.blob_list("commitments", len(contributors), NONCE_BYTES)
+        return cls(key_set, contributors, commitments)
+
+
+@dataclass(frozen=True)
+class SeedReveal(Message):
+    """Client -> server (sparse graph): the nonce behind its commitment."""
+
+    TAG: ClassVar[str] = "secagg.seed_reveal"
+    STAGE: ClassVar[Stage] = Stage.SEED_REVEAL
+    nonce: bytes
+
+    def to_record(self) -> Record:
+        return {**self._head(), "nonce": self.nonce}
+
+    @classmethod
+    def _read(cls, reader: RecordReader, key_set: int) -> SeedReveal:
+        return cls(key_set, reader.blob("nonce", NONCE_BYTES))
+
+
+@dataclass(frozen=True)
 class ShareKeysRequest(Message):
-    """Server -> client: the advertisements of ``nodes`` (the client's neighbours)."""
+    """Server -> client: the advertisements of ``nodes`` (the client's neighbours).
+
+    With a sparse graph, ``contributors`` and their revealed ``nonces`` let the
+    client derive the graph itself (both empty with the complete graph).
+    """
 
     TAG: ClassVar[str] = "secagg.share_keys.request"
     STAGE: ClassVar[Stage] = Stage.SHARE_KEYS
     nodes: tuple[int, ...]
     cipher_pks: tuple[bytes, ...]
     mask_pks: tuple[bytes, ...]
+    commitments: tuple[bytes, ...]
     signatures: tuple[bytes, ...]
+    contributors: tuple[int, ...] = ()
+    nonces: tuple[bytes, ...] = ()
 
     def to_record(self) -> Record:
         return {
@@ -140,7 +199,10 @@ class ShareKeysRequest(Message):
             "nodes": list(self.nodes),
             "cipher_pks": list(self.cipher_pks),
             "mask_pks": list(self.mask_pks),
+            "commitments": list(self.commitments),
             "signatures": list(self.signatures),
+            "contributors": list(self.contributors),
+            "nonces": list(self.nonces),
         }
 
     @classmethod
@@ -153,36 +215,51 @@ class ShareKeysRequest(Message):
         signatures = reader.blob_list("signatures", n)
         for sig in signatures:
             _signature(sig, "signatures item")
+        contributors = reader.node_ids("contributors")
         return cls(
             key_set,
             nodes,
             reader.blob_list("cipher_pks", n, KEY_BYTES),
             mask_pks,
+            reader.blob_list("commitments", n, NONCE_BYTES),
             signatures,
+            contributors,
+            reader.blob_list("nonces", len(contributors), NONCE_BYTES),
         )
 
 
 @dataclass(frozen=True)
 class ShareKeys(Message):
-    """Client -> server: encrypted shares, one ciphertext per neighbour."""
+    """Client -> server: encrypted shares, one ciphertext per neighbour.
+
+    In the active variant each ciphertext is signed by its sender
+    (``signatures``, else empty), so that a recipient that cannot open it
+    can prove who sent it (:class:`ShareComplaint`).
+    """
 
     TAG: ClassVar[str] = "secagg.share_keys"
     STAGE: ClassVar[Stage] = Stage.SHARE_KEYS
     recipients: tuple[int, ...]
     ciphertexts: tuple[bytes, ...]
+    signatures: tuple[bytes, ...] = ()
 
     def to_record(self) -> Record:
         return {
             **self._head(),
             "recipients": list(self.recipients),
             "ciphertexts": list(self.ciphertexts),
+            "signatures": list(self.signatures),
         }
 
     @classmethod
     def _read(cls, reader: RecordReader, key_set: int) -> ShareKeys:
         recipients = reader.node_ids("recipients")
+        n = len(recipients)
         return cls(
-            key_set, recipients, reader.blob_list("ciphertexts", len(recipients))
+            key_set,
+            recipients,
+            reader.blob_list("ciphertexts", n),
+            _optional_signatures(reader, "signatures", n),
         )
 
 
@@ -191,7 +268,9 @@ class MaskedInputRequest(RoundMessage):
     """Server -> client: mask a ``dim``-vector among ``participants``.
 
     ``senders``/``ciphertexts`` relay the shares addressed to this client; they
-    are sent once per key set (empty when already delivered).
+    are sent once per key set (empty when already delivered), with the
+    senders' signatures over them in the active variant (``share_signatures``,
+    else empty).
     """
 
     TAG: ClassVar[str] = "secagg.masked_input.request"
@@ -200,6 +279,7 @@ class MaskedInputRequest(RoundMessage):
     participants: tuple[int, ...]
     senders: tuple[int, ...]
     ciphertexts: tuple[bytes, ...]
+    share_signatures: tuple[bytes, ...] = ()
 
     def to_record(self) -> Record:
         return {
@@ -208,6 +288,7 @@ class MaskedInputRequest(RoundMessage):
             "participants": list(self.participants),
             "senders": list(self.senders),
             "ciphertexts": list(self.ciphertexts),
+            "share_signatures": list(self.share_signatures),
         }
 
     @classmethod
@@ -222,6 +303,7 @@ class MaskedInputRequest(RoundMessage):
             reader.node_ids("participants", min_len=1),
             senders,
             reader.blob_list("ciphertexts", len(senders)),
+            _optional_signatures(reader, "share_signatures", len(senders)),
         )
 
 
@@ -247,6 +329,40 @@ class MaskedInput(RoundMessage):
             reader.blob("data", max_len=MAX_BLOB),
             reader.integer("masked_weight", 0, (1 << 32) - 1),
         )
+
+
+@dataclass(frozen=True)
+class ShareComplaint(RoundMessage):
+    """Client -> server, instead of a masked input: these senders' shares fail.
+
+    A client that has not yet sent a masked input in the key set reveals its
+    share-encryption secret key (``cipher_sk``), so the server can check that
+    the ciphertexts it relayed from the ``accused`` do not open: the accused
+    sent garbage (in the active variant they also signed it). A client that
+    already masked an input in the key set names the accused without the key
+    (``cipher_sk`` empty): revealing it then would expose that input.
+    """
+
+    TAG: ClassVar[str] = "secagg.share_complaint"
+    STAGE: ClassVar[Stage] = Stage.MASKED_INPUT
+    accused: tuple[int, ...]
+    cipher_sk: bytes
+
+    def to_record(self) -> Record:
+        return {
+            **self._head(),
+            "accused": list(self.accused),
+            "cipher_sk": self.cipher_sk,
+        }
+
+    @classmethod
+    def _read(cls, reader: RecordReader, key_set: int) -> ShareComplaint:
+        rnd, slot = _round(reader)
+        accused = reader.node_ids("accused", min_len=1)
+        cipher_sk = reader.blob("cipher_sk", max_len=KEY_BYTES)
+        if len(cipher_sk) not in (0, KEY_BYTES):
+            raise MessageFormatError(f"cipher_sk must be empty or {KEY_BYTES} bytes")
+        return cls(key_set, rnd, slot, accused, cipher_sk)
 
 
 @dataclass(frozen=True)
@@ -356,19 +472,27 @@ class UnmaskResponse(RoundMessage):
 
 ServerMessage = (
     AdvertiseKeysRequest
+    | SeedRevealRequest
     | ShareKeysRequest
     | MaskedInputRequest
     | ConsistencyRequest
     | UnmaskRequest
 )
 ClientMessage = (
-    AdvertiseKeys | ShareKeys | MaskedInput | ConsistencyResponse | UnmaskResponse
+    AdvertiseKeys
+    | SeedReveal
+    | ShareKeys
+    | MaskedInput
+    | ShareComplaint
+    | ConsistencyResponse
+    | UnmaskResponse
 )
 
 _SERVER_TYPES: dict[str, type[ServerMessage]] = {
     cls.TAG: cls
     for cls in (
         AdvertiseKeysRequest,
+        SeedRevealRequest,
         ShareKeysRequest,
         MaskedInputRequest,
         ConsistencyRequest,
@@ -379,8 +503,10 @@ _CLIENT_TYPES: dict[str, type[ClientMessage]] = {
     cls.TAG: cls
     for cls in (
         AdvertiseKeys,
+        SeedReveal,
         ShareKeys,
         MaskedInput,
+        ShareComplaint,
         ConsistencyResponse,
         UnmaskResponse,
     )

@@ -100,14 +100,17 @@ class RecordReader:
         return tuple(value)
 
     def blob_list(
-        self, key: str, count: int, length: int | None = None
+        self, key: str, count: int | tuple[int, ...], length: int | None = None
     ) -> tuple[bytes, ...]:
-        """A list of ``count`` bytes values, each of ``length`` bytes if given."""
+        """A list of ``count`` bytes values (or any of the counts of a tuple),
+        each of ``length`` bytes if given."""
         value = self._raw(key)
         if not isinstance(value, list) or any(type(v) is not bytes for v in value):
             raise self._fail(key, "must be a list of bytes")
-        if len(value) != count:
-            raise self._fail(key, f"must hold {count} items")
+        counts = count if isinstance(count, tuple) else (count,)
+        if len(value) not in counts:
+            wanted = " or ".join(str(c) for c in sorted(set(counts)))
+            raise self._fail(key, f"must hold {wanted} items")
         if length is not None and any(len(v) != length for v in value):
             raise self._fail(key, f"items must be {length} bytes")
         return tuple(value)

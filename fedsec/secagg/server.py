@@ -16,6 +16,17 @@ so that an abort (``AbortError``, logged) reveals nothing; only dropouts
 *during* the unmask stage can abort after some (fewer than t per secret)
 shares were revealed. A failed setup discards the key set; a failed round only
 burns its slot, whose secrets are never used again, and the key set goes on.
+
+With a sparse graph, set-up has a third stage: the clients reveal the graph
+nonces they committed to while advertising, and the graph follows from them
+(:mod:`fedsec.secagg.graph`); a contributor that does not reveal discards the
+key set. Malicious clients are held to account: share ciphertexts are signed
+by their senders in the active variant, a client that cannot open one sends a
+:class:`~fedsec.secagg.messages.ShareComplaint` with the key that proves it,
+and the server, having checked it, excludes the sender (or a false accuser)
+from every later key set (:attr:`SecAggServer.excluded`). A result whose
+total weight exceeds survivors × ``max_weight`` (crafted shares) aborts with
+:class:`~fedsec.secagg.errors.ImplausibleSumError`.
 """
 
 from __future__ import annotations
@@ -28,13 +39,14 @@ from typing import NoReturn, TypeVar
 import numpy as np
 
 from fedsec.crypto import aead, signatures
+from fedsec.crypto.kdf import X25519KeyPair
 from fedsec.crypto.packing import packed_size, padded_length, unpack_add
 from fedsec.crypto.prg import MaskGenerator
 from fedsec.errors import AbortError, ConfigError, CryptoError
 from fedsec.secagg import keyschedule as ks
-from fedsec.secagg.config import SecAggConfig
-from fedsec.secagg.errors import MessageFormatError, StageError
-from fedsec.secagg.graph import graph_seed, neighbours
+from fedsec.secagg.config import GraphKind, SecAggConfig
+from fedsec.secagg.errors import ImplausibleSumError, MessageFormatError, StageError
+from fedsec.secagg.graph import commitment, graph_seed, neighbours
 from fedsec.secagg.messages import (
     AdvertiseKeys,
     AdvertiseKeysRequest,
@@ -44,7 +56,10 @@ from fedsec.secagg.messages import (
     MaskedInput,
     MaskedInputRequest,
     Message,
+    SeedReveal,
+    SeedRevealRequest,
     ServerMessage,
+    ShareComplaint,
     ShareKeys,
     ShareKeysRequest,
     UnmaskRequest,
@@ -64,7 +79,7 @@ from fedsec.secagg.unmasking import UnmaskError, unmask_sum
 log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=Message)
-_SETUP = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS)
+_SETUP = (Stage.ADVERTISE_KEYS, Stage.SEED_REVEAL, Stage.SHARE_KEYS)
 # unmasking asks for t·(1 + UNMASK_SPARE) shares of each secret, not n
 UNMASK_SPARE = 0.25
 
@@ -97,6 +112,8 @@ class SecAggServer:
         self._waiting: frozenset[int] = frozenset()
         self._again = False
         self._prg = MaskGenerator()
+        # node -> why it takes part in no later key set (proven misbehaviour)
+        self.excluded: dict[int, str] = {}
 
     # ------------------------------------------------------------ inspection
     @property
@@ -126,6 +143,8 @@ class SecAggServer:
         k = self._ks
         if k is None or not k.ready or k.next_slot >= self.config.rounds_per_key_set:
             return True
+        if k.compromised or set(self.excluded) & k.shared:
+            return True
         return len(k.prune(k.shared)) < k.threshold
 
     def result(self) -> AggregateResult:
@@ -136,23 +155,25 @@ class SecAggServer:
 
     # ----------------------------------------------------------------- setup
     def begin_setup(self, node_ids: Sequence[int]) -> dict[int, AdvertiseKeysRequest]:
-        """Start a new key set among ``node_ids``; returns the advertise requests."""
-        nodes = tuple(sorted(set(node_ids)))
+        """Start a new key set among ``node_ids``; returns the advertise requests.
+
+        Nodes in :attr:`excluded` are left out.
+        """
+        nodes = tuple(sorted(set(node_ids) - set(self.excluded)))
         if any(not 0 <= u < 2**64 for u in nodes):
             raise ConfigError("node ids must be in [0, 2^64)")
         if len(nodes) < 2:
             raise AbortError("need at least two clients", stage="advertise_keys")
         self._last_key_set += 1
         cfg = self.config
+        sparse = cfg.graph_for(len(nodes)) is GraphKind.SPARSE
         k = KeySetState(
             key_set=self._last_key_set,
             nodes=nodes,
-            graph=neighbours(
-                nodes,
-                cfg.degree_for(len(nodes)),
-                graph_seed(cfg.graph_seed, self._last_key_set, nodes),
-            ),
+            # the complete graph needs no seed; a sparse one waits for the nonces
+            graph={} if sparse else neighbours(nodes, len(nodes) - 1, b""),
             threshold=cfg.threshold_for(len(nodes)),
+            sparse=sparse,
         )
         self._ks, self._rnd = k, None
         self.metrics = StageMetrics()
@@ -170,6 +191,8 @@ class SecAggServer:
             raise StageError("reply for another key set", node_id=node_id)
         if isinstance(msg, AdvertiseKeys):
             self._on_advertise(node_id, msg, k)
+        elif isinstance(msg, SeedReveal):
+            self._on_reveal(node_id, msg, k)
         elif isinstance(msg, ShareKeys):
             self._on_share(node_id, msg, k)
         else:
@@ -217,7 +240,9 @@ class SecAggServer:
         m.not_awaited[key] = spared + (m.not_awaited.get(key, 0) if again else 0)
         m.dropouts[key] = missing - spared + (m.dropouts.get(key, 0) if again else 0)
         if stage is Stage.ADVERTISE_KEYS:
-            return dict(self._after_advertise())
+            return self._after_advertise()
+        if stage is Stage.SEED_REVEAL:
+            return dict(self._after_reveal())
         if stage is Stage.SHARE_KEYS:
             self._after_share()
             return {}
@@ -272,7 +297,8 @@ class SecAggServer:
                 dim,
                 participants,
                 senders,
-                tuple(relay[s] for s in senders),
+                tuple(relay[s][0] for s in senders),
+                tuple(relay[s][1] for s in senders) if self.config.active else (),
             )
         return self._open(Stage.MASKED_INPUT, requests)
 
@@ -283,16 +309,59 @@ class SecAggServer:
         if self.config.active:
             self._verify(
                 node,
-                ks.advertise_statement(k.key_set, node, msg.cipher_pk, msg.mask_pks),
+                ks.advertise_statement(
+                    k.key_set, node, msg.cipher_pk, msg.mask_pks, msg.commitment
+                ),
                 msg.signature,
             )
         k.adverts[node] = msg
 
-    def _after_advertise(self) -> dict[int, ShareKeysRequest]:
+    def _after_advertise(self) -> dict[int, ServerMessage]:
         k = self._require_ks()
-        k.advertised = k.prune(self._replied)
-        if len(k.advertised) < k.threshold:
+        if not k.sparse:
+            k.advertised = k.prune(self._replied)
+            if len(k.advertised) < k.threshold:
+                self._abort("too few clients advertised keys", Stage.ADVERTISE_KEYS)
+            return dict(self._share_requests())
+        # sparse: fix the contributors, then collect the nonces behind them
+        k.contributors = tuple(sorted(self._replied))
+        if len(k.contributors) < k.threshold:
             self._abort("too few clients advertised keys", Stage.ADVERTISE_KEYS)
+        req = SeedRevealRequest(
+            k.key_set,
+            k.contributors,
+            tuple(k.adverts[u].commitment for u in k.contributors),
+        )
+        return dict(self._open(Stage.SEED_REVEAL, dict.fromkeys(k.contributors, req)))
+
+    def _on_reveal(self, node: int, msg: SeedReveal, k: KeySetState) -> None:
+        if commitment(msg.nonce, k.key_set, node) != k.adverts[node].commitment:
+            raise MessageFormatError(
+                "nonce does not match its commitment", node_id=node
+            )
+        k.nonces[node] = msg.nonce
+
+    def _after_reveal(self) -> dict[int, ShareKeysRequest]:
+        k = self._require_ks()
+        if set(k.nonces) != set(k.contributors):
+            # the seed must not depend on whose nonce the server chose to keep
+            self._abort(
+                "a contributor did not reveal its graph nonce", Stage.SEED_REVEAL
+            )
+        nonces = [k.nonces[u] for u in k.contributors]
+        seed = graph_seed(
+            self.config.graph_seed, k.key_set, k.nodes, k.contributors, nonces
+        )
+        k.graph = neighbours(k.nodes, self.config.degree_for(len(k.nodes)), seed)
+        k.advertised = k.prune(k.contributors)
+        if len(k.advertised) < k.threshold:
+            self._abort("too few clients advertised keys", Stage.SEED_REVEAL)
+        return self._share_requests()
+
+    def _share_requests(self) -> dict[int, ShareKeysRequest]:
+        k = self._require_ks()
+        nonces = tuple(k.nonces[u] for u in k.contributors) if k.sparse else ()
+        contributors = k.contributors if k.sparse else ()
         requests = {}
         for u in sorted(k.advertised):
             peers = sorted(k.closed(u) & k.advertised)
@@ -301,7 +370,10 @@ class SecAggServer:
                 tuple(peers),
                 tuple(k.adverts[v].cipher_pk for v in peers),
                 tuple(k.adverts[v].mask_pks for v in peers),
+                tuple(k.adverts[v].commitment for v in peers),
                 tuple(k.adverts[v].signature for v in peers),
+                contributors,
+                nonces,
             )
         return self._open(Stage.SHARE_KEYS, requests)
 
@@ -312,8 +384,14 @@ class SecAggServer:
         size = ks.share_plaintext_bytes(self.config.rounds_per_key_set) + aead.OVERHEAD
         if any(len(c) != size for c in msg.ciphertexts):
             raise MessageFormatError("share ciphertext of the wrong size", node_id=node)
-        for v, blob in zip(msg.recipients, msg.ciphertexts, strict=True):
-            k.ciphertexts.setdefault(v, {})[node] = blob
+        sigs = msg.signatures or (b"",) * len(msg.recipients)
+        if self.config.active:
+            if len(msg.signatures) != len(msg.recipients):
+                raise MessageFormatError("unsigned share ciphertexts", node_id=node)
+            for v, blob, sig in zip(msg.recipients, msg.ciphertexts, sigs, strict=True):
+                self._verify(node, ks.share_statement(k.key_set, node, v, blob), sig)
+        for v, blob, sig in zip(msg.recipients, msg.ciphertexts, sigs, strict=True):
+            k.ciphertexts.setdefault(v, {})[node] = (blob, sig)
 
     def _after_share(self) -> None:
         k = self._require_ks()
@@ -325,11 +403,15 @@ class SecAggServer:
 
     def _on_round_message(self, node: int, msg: ClientMessage) -> None:
         r = self._require_round()
-        if not isinstance(msg, MaskedInput | ConsistencyResponse | UnmaskResponse):
+        if not isinstance(
+            msg, MaskedInput | ShareComplaint | ConsistencyResponse | UnmaskResponse
+        ):
             raise StageError("not a round message", node_id=node)
         if (msg.round, msg.slot) != (r.round, r.slot):
             raise StageError("reply for another round", node_id=node)
-        if isinstance(msg, MaskedInput):
+        if isinstance(msg, ShareComplaint):
+            self._on_complaint(node, msg, r, self._require_ks())
+        elif isinstance(msg, MaskedInput):
             if len(msg.data) != packed_size(r.dim, self.config.bits):
                 raise MessageFormatError("masked input of the wrong size", node_id=node)
             unpack_add(msg.data, self.config.bits, r.acc)
@@ -346,6 +428,61 @@ class SecAggServer:
         else:
             self._on_unmask(node, msg, r)
 
+    def _on_complaint(
+        self, node: int, msg: ShareComplaint, r: RoundState, k: KeySetState
+    ) -> None:
+        """Check a complaint; exclude the proven culprit from later key sets.
+
+        With the complainer's share-encryption key the server opens the very
+        ciphertexts it relayed: one that does not open proves its sender sent
+        garbage (and, in the active variant, its signature proves it is the
+        sender's); one that opens proves the complainer lied. A complaint
+        without the key proves nothing and only makes the complainer a
+        dropout. Either way the complainer has left the key set.
+        """
+        k.compromised = True
+        r.complaints[node] = msg.accused
+        relayed = k.ciphertexts.get(node, {})
+        if any(u not in relayed for u in msg.accused):
+            self.excluded[node] = "accused a site that sent it no share"
+            return
+        if not msg.cipher_sk:
+            log.warning(
+                "secagg: node %d cannot open the shares of %s (no proof given)",
+                node,
+                list(msg.accused),
+            )
+            return
+        try:
+            own = X25519KeyPair.from_secret(msg.cipher_sk).public
+        except CryptoError:
+            own = b""
+        if own != k.adverts[node].cipher_pk:
+            self.excluded[node] = "complained with a key that is not its own"
+            return
+        for sender in msg.accused:
+            blob = relayed[sender][0]
+            try:
+                key = ks.share_key(
+                    msg.cipher_sk, k.adverts[sender].cipher_pk, k.key_set, node, sender
+                )
+                plain = aead.decrypt(key, blob, ks.share_aad(k.key_set, sender, node))
+                ks.decode_share(
+                    plain, ks.share_plaintext_bytes(self.config.rounds_per_key_set) // 4
+                )
+            except CryptoError:
+                self.excluded[sender] = (
+                    f"its share for node {node} does not open (proven by node {node})"
+                )
+                continue
+            self.excluded[node] = f"falsely accused node {sender}"
+        for culprit in set(self.excluded) & ({node, *msg.accused}):
+            log.warning(
+                "secagg: node %d is excluded from later key sets: %s",
+                culprit,
+                self.excluded[culprit],
+            )
+
     def _after_masked(self) -> dict[int, ServerMessage]:
         r = self._require_round()
         r.survivors = tuple(sorted(r.received))
@@ -357,20 +494,29 @@ class SecAggServer:
             return dict(
                 self._open(Stage.CONSISTENCY_CHECK, dict.fromkeys(r.survivors, req))
             )
-        return dict(self._open_unmask(r.survivors, ()))
+        return dict(self._open_unmask(frozenset(r.survivors)))
 
     def _after_consistency(self) -> dict[int, UnmaskRequest]:
-        r = self._require_round()
+        r, k = self._require_round(), self._require_ks()
         signers = tuple(sorted(r.signatures))
-        self._check_recoverable(frozenset(signers), Stage.CONSISTENCY_CHECK)
-        return self._open_unmask(signers, tuple(r.signatures[s] for s in signers))
+        # a client unmasks only with t signatures from its own neighbourhood
+        eligible = frozenset(
+            u for u in signers if len(k.closed(u) & set(signers)) >= k.threshold
+        )
+        self._check_recoverable(eligible, Stage.CONSISTENCY_CHECK)
+        return self._open_unmask(
+            eligible, signers, tuple(r.signatures[s] for s in signers)
+        )
 
     def _open_unmask(
-        self, recipients: tuple[int, ...], sigs: tuple[bytes, ...]
+        self,
+        recipients: frozenset[int],
+        signers: tuple[int, ...] = (),
+        sigs: tuple[bytes, ...] = (),
     ) -> dict[int, UnmaskRequest]:
         r = self._require_round()
-        r.recipients = frozenset(recipients)
-        r.signers = recipients if self.config.active else ()
+        r.recipients = recipients
+        r.signers = signers
         r.signer_sigs = sigs
         spare = math.ceil(UNMASK_SPARE * self._require_ks().threshold)
         return self._ask_unmask(self._pick_unmaskers(r, spare))
@@ -434,9 +580,19 @@ class SecAggServer:
                 log.info("unmasking: %d more survivors asked for shares", len(more))
                 return self._ask_unmask(more)
         try:
-            self._result = unmask_sum(r, k, self._prg)
+            result = unmask_sum(r, k, self._prg)
         except UnmaskError as exc:
             self._abort(exc.reason, Stage.UNMASK)
+        bound = len(r.survivors) * self.config.max_weight
+        if result.total_weight > bound:
+            # no honest set of survivors weighs this much: a crafted share
+            self._abort(
+                f"recovered total weight {result.total_weight} exceeds survivors "
+                f"x max_weight = {bound} (a crafted share?)",
+                Stage.UNMASK,
+                ImplausibleSumError,
+            )
+        self._result = result
         self._rnd = None
         self._close()
         return {}
@@ -486,13 +642,15 @@ class SecAggServer:
         self._waiting = frozenset()
         self._replied = set()
 
-    def _abort(self, reason: str, stage: Stage) -> NoReturn:
+    def _abort(
+        self, reason: str, stage: Stage, kind: type[AbortError] = AbortError
+    ) -> NoReturn:
         log.warning("secure aggregation aborted at %s: %s", stage.value, reason)
         if self._ks is not None and stage in _SETUP:
             self._ks.ready = False  # a failed round only burns its slot
         self._rnd = None
         self._close()
-        raise AbortError(reason, stage=stage.value)
+        raise kind(reason, stage=stage.value)
 
     def _require_ks(self) -> KeySetState:
         if self._ks is None:

@@ -52,15 +52,21 @@ class KeySetState:
 
     key_set: int
     nodes: tuple[int, ...]
-    graph: dict[int, tuple[int, ...]]
+    graph: dict[int, tuple[int, ...]]  # empty until the nonces are revealed
     threshold: int
+    sparse: bool = False
     adverts: dict[int, AdvertiseKeys] = field(default_factory=dict)
     advertised: frozenset[int] = frozenset()
-    ciphertexts: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    contributors: tuple[int, ...] = ()
+    nonces: dict[int, bytes] = field(default_factory=dict)
+    # recipient -> sender -> (ciphertext, sender's signature or b"")
+    ciphertexts: dict[int, dict[int, tuple[bytes, bytes]]] = field(default_factory=dict)
     shared: frozenset[int] = frozenset()
     delivered: set[int] = field(default_factory=set)
     next_slot: int = 0
     ready: bool = False
+    # a client left the key set after a share complaint: set up a new one
+    compromised: bool = False
 
     def closed(self, node: int) -> frozenset[int]:
         """``node`` and its neighbours."""
@@ -96,6 +102,7 @@ class RoundState:
     survivors: tuple[int, ...] = ()
     dropped: tuple[int, ...] = ()
     signatures: dict[int, bytes] = field(default_factory=dict)
+    complaints: dict[int, tuple[int, ...]] = field(default_factory=dict)
     recipients: frozenset[int] = frozenset()
     signers: tuple[int, ...] = ()
     signer_sigs: tuple[bytes, ...] = ()

@@ -2,7 +2,10 @@
 
 Stages follow Bonawitz et al. (CCS 2017): advertise keys (round 0), share keys
 (round 1), masked input (round 2), consistency check (round 3, active variant
-only) and unmasking (round 4). With key reuse, a key set set up once serves
+only) and unmasking (round 4). With a sparse graph one stage sits between
+advertising and sharing: the sites reveal the randomness they committed to
+while advertising, from which the graph follows (``SEED_REVEAL``, see
+:mod:`fedsec.secagg.graph`). With key reuse, a key set set up once serves
 several rounds: after a round's last stage the next stage is the masked input
 of the next round, and a new key set (advertise keys) may start at any time,
 which discards the old one.
@@ -20,6 +23,7 @@ class Stage(StrEnum):
 
     IDLE = "idle"
     ADVERTISE_KEYS = "advertise_keys"
+    SEED_REVEAL = "seed_reveal"
     SHARE_KEYS = "share_keys"
     MASKED_INPUT = "masked_input"
     CONSISTENCY_CHECK = "consistency_check"
@@ -37,6 +41,8 @@ def allowed_next(current: Stage, *, active: bool) -> frozenset[Stage]:
     """
     nxt: set[Stage] = {Stage.ADVERTISE_KEYS}
     if current is Stage.ADVERTISE_KEYS:
+        nxt |= {Stage.SEED_REVEAL, Stage.SHARE_KEYS}  # the reveal: sparse only
+    elif current is Stage.SEED_REVEAL:
         nxt.add(Stage.SHARE_KEYS)
     elif current is Stage.SHARE_KEYS:
         nxt.add(Stage.MASKED_INPUT)

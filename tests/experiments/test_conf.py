@@ -58,3 +58,24 @@ def test_secagg_options_choose_their_graph(option: str, graph: str) -> None:
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=[f"secagg={option}"])
     assert run_config_from_hydra(cfg).secagg.graph == graph
+
+
+@pytest.mark.parametrize(
+    ("option", "threshold"),
+    [("semi_honest", 0.5), ("sparse", 0.5), ("complete", 0.5), ("active", 2 / 3)],
+)
+def test_secagg_options_resolve_their_variant_threshold(
+    option: str, threshold: float
+) -> None:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"secagg={option}"])
+    secagg = run_config_from_hydra(cfg).secagg
+    assert secagg.effective_threshold == pytest.approx(threshold)
+    assert secagg.protocol_config().threshold == pytest.approx(threshold)
+
+
+def test_distributed_dp_option_sets_the_survivor_fraction() -> None:
+    overrides = ["dp=distributed", *COMPANIONS[("dp", "distributed")]]
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "dp.survivor_fraction=0.8"])
+    assert run_config_from_hydra(cfg).dp.survivor_fraction == 0.8

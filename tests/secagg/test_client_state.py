@@ -73,6 +73,8 @@ def _full_state() -> ClientState:
         mask_sks=[b"m1" * 16, b"", b"m3" * 16],
         seeds=[b"s1" * 16, b"s2" * 16],
         own_advert=(PK, MASKS),
+        graph_nonce=b"n" * 32,
+        commitments_digest=b"d" * 32,
         peers={
             7: PeerState(PK, MASKS, SHARE, {0: 1, I64_MIN: 0, 5: -1}),
             0: PeerState(b"", b"", None, {}),
@@ -114,7 +116,8 @@ def test_encoding_covers_every_field() -> None:
     assert [f.name for f in fields(ClientState)] == [
         "node_id", "config", "signing_key", "verify_keys", "stage", "key_set",
         "nodes", "neighbours", "threshold", "cipher_sk", "mask_sks", "seeds",
-        "own_advert", "peers", "round", "slot", "participants", "survivors",
+        "own_advert", "graph_nonce", "commitments_digest", "peers", "round",
+        "slot", "participants", "survivors",
         "bytes_sent",
     ]  # fmt: skip
     assert [f.name for f in fields(SecAggConfig)] == [
@@ -192,6 +195,8 @@ _states = st.builds(
     mask_sks=st.lists(_blob, max_size=4),
     seeds=st.lists(_blob, max_size=4),
     own_advert=st.tuples(_blob, _blob),
+    graph_nonce=_blob,
+    commitments_digest=_blob,
     peers=st.dictionaries(_ids, _peers, max_size=5),
     round=_i64,
     slot=_i64,
@@ -229,10 +234,10 @@ def test_trailing_bytes_are_refused(small_state: ClientState, tail: bytes) -> No
     _refused(dump_state(small_state) + tail)
 
 
-@pytest.mark.parametrize("version", [0, 1, 3, 255])
+@pytest.mark.parametrize("version", [0, 1, 2, 255])
 def test_wrong_version_is_refused(version: int) -> None:
     data = dump_state(_full_state())
-    assert data[4] == 2
+    assert data[4] == 3
     _refused(data[:4] + bytes([version]) + data[5:])
 
 
@@ -243,7 +248,7 @@ def test_wrong_version_is_refused(version: int) -> None:
         b"fscs\x02",
         b'{"v": 1, "state": {}}',  # the former JSON encoding
         b"FSCS",
-        b"FSCS\x02",
+        b"FSCS\x03",
     ],
 )
 def test_wrong_magic_and_bare_headers_are_refused(data: bytes) -> None:
@@ -331,16 +336,17 @@ def test_corrupted_states_load_or_are_refused(data: st.DataObject) -> None:
 @given(st.binary(max_size=256))
 def test_random_bodies_after_a_valid_header_are_refused(body: bytes) -> None:
     try:
-        again = load_state(b"FSCS\x02" + body)
+        again = load_state(b"FSCS\x03" + body)
     except MessageFormatError:
         return
-    assert dump_state(again) == b"FSCS\x02" + body
+    assert dump_state(again) == b"FSCS\x03" + body
 
 
 # ----------------------------------------------------------------------- size
 def _payload_bound(s: ClientState) -> tuple[int, int]:
     """(raw bytes in the state, a bound on the encoding from the field sizes)."""
     blobs = [s.signing_key or b"", s.cipher_sk, *s.mask_sks, *s.seeds, *s.own_advert]
+    blobs += [s.graph_nonce, s.commitments_digest]
     blobs += [*s.verify_keys.values(), s.config.graph_seed]
     for peer in s.peers.values():
         blobs += [peer.cipher_pk, peer.mask_pks, peer.share or b""]

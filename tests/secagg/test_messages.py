@@ -20,6 +20,9 @@ from fedsec.secagg.messages import (
     ConsistencyResponse,
     MaskedInput,
     MaskedInputRequest,
+    SeedReveal,
+    SeedRevealRequest,
+    ShareComplaint,
     ShareKeys,
     ShareKeysRequest,
     UnmaskRequest,
@@ -31,15 +34,24 @@ from fedsec.secagg.records import record_nbytes
 from fedsec.secagg.stages import Stage
 from tests.secagg.util import DIM, federation, make_updates, plaintext_ring_sum
 
-K, SIG = b"k" * 32, b"s" * 64
+K, C, SIG = b"k" * 32, b"c" * 32, b"s" * 64
 SAMPLES = [
     AdvertiseKeysRequest(1, (3, 9, 2**64 - 1)),
-    AdvertiseKeys(1, K, K * 3, SIG),
-    AdvertiseKeys(1, K, K, b""),
-    ShareKeysRequest(1, (3, 9), (K, K), (K * 2, K * 2), (SIG, b"")),
+    AdvertiseKeys(1, K, K * 3, C, SIG),
+    AdvertiseKeys(1, K, K, C, b""),
+    SeedRevealRequest(1, (3, 9), (C, K)),
+    SeedReveal(1, K),
+    ShareKeysRequest(1, (3, 9), (K, K), (K * 2, K * 2), (C, C), (SIG, b"")),
+    ShareKeysRequest(
+        1, (3, 9), (K, K), (K * 2, K * 2), (C, C), (SIG, SIG), (3, 5, 9), (K, C, K)
+    ),
     ShareKeys(1, (3, 9), (b"c1", b"c2")),
+    ShareKeys(1, (3, 9), (b"c1", b"c2"), (SIG, SIG)),
     MaskedInputRequest(1, 5, 0, 10, (3, 9), (9,), (b"ct",)),
+    MaskedInputRequest(1, 5, 0, 10, (3, 9), (9,), (b"ct",), (SIG,)),
     MaskedInput(1, 5, 0, b"\x00" * 30, 2**32 - 1),
+    ShareComplaint(1, 5, 0, (3, 9), K),
+    ShareComplaint(1, 5, 0, (9,), b""),
     ConsistencyRequest(1, 5, 0, (3, 9)),
     ConsistencyResponse(1, 5, 0, SIG),
     UnmaskRequest(1, 5, 0, (3,), (9,), (3,), (SIG,)),

@@ -9,9 +9,10 @@ import pytest
 from fedsec.secagg.errors import StageError
 from fedsec.secagg.stages import Stage, check_transition
 
-Z, A, S, M, C, U = (
+Z, A, R, S, M, C, U = (
     Stage.IDLE,
     Stage.ADVERTISE_KEYS,
+    Stage.SEED_REVEAL,
     Stage.SHARE_KEYS,
     Stage.MASKED_INPUT,
     Stage.CONSISTENCY_CHECK,
@@ -21,7 +22,10 @@ VALID = {
     False: {
         (Z, A),
         (A, A),
+        (A, R),
         (A, S),
+        (R, A),
+        (R, S),
         (S, A),
         (S, M),
         (M, A),
@@ -36,7 +40,10 @@ VALID = {
     True: {
         (Z, A),
         (A, A),
+        (A, R),
         (A, S),
+        (R, A),
+        (R, S),
         (S, A),
         (S, M),
         (M, A),

@@ -6,13 +6,20 @@ error reply), calls the :class:`~fedsec.secagg.client.SecAggClient` method of
 its stage, and stores the client's whole state as bytes in ``context.state``
 (node-local memory; the secret keys never leave the site). The masked-input
 handler first trains: the update ``trained − global`` is what gets masked.
+
+Everything that can weaken the site's guarantee comes from the site itself
+(:mod:`clients.site_config`): its policy (checked by the protocol client and,
+for distributed DP, here), its signing key and the site registry (node config
+``secagg-keys-dir``, never the run config). With distributed DP the site
+checks the round's noise against its policy twice: when it masks (the noise
+if every participant survives) and when it unmasks (the noise the actual
+survivors carry), and refuses to unmask below its floor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +29,7 @@ from flwr.clientapp import ClientApp
 
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
+from clients.site_config import site_policy, trust_anchors
 from fedsec.config import ClientSettings
 from fedsec.errors import ConfigError, MaliciousServerError
 from fedsec.flower.records import flatten, record_to_weights
@@ -33,18 +41,23 @@ from fedsec.flower.secagg import (
     handler_action,
 )
 from fedsec.identity import load_registry, load_signing_key, verify_keys_for
+from fedsec.policy import SitePolicy
 from fedsec.secagg.client import SecAggClient
 from fedsec.secagg.messages import (
     AdvertiseKeysRequest,
     ClientMessage,
     ConsistencyRequest,
+    MaskedInput,
     MaskedInputRequest,
+    SeedRevealRequest,
     ShareKeysRequest,
     UnmaskRequest,
 )
 from fedsec.secagg.stages import Stage
 
 STATE_KEY = "fedsec.secagg"
+# distributed DP: the noise parameters of the round being unmasked
+DDP_STATE_KEY = "fedsec.secagg.ddp"
 
 Handler = Callable[[Message, Context], Message]
 
@@ -61,40 +74,23 @@ class Update:
 UpdateFn = Callable[[Message, Context, ClientSettings], Update]
 
 
-def site_name(node_config: dict[str, Any]) -> str:
-    """This site's name: node config ``secagg-site``, or ``site<partition-id>``.
-
-    Only the active variant needs it (to find the site's signing key); without
-    either key the site is anonymous (``""``).
-    """
-    if "secagg-site" in node_config:
-        return str(node_config["secagg-site"])
-    if "partition-id" in node_config:
-        return f"site{int(node_config['partition-id'])}"
-    return ""
-
-
-def keys_dir(node_config: dict[str, Any], settings: ClientSettings) -> Path:
-    """The site's key folder: its own node config first, else the run's setting."""
-    folder = str(node_config.get("secagg-keys-dir", settings.secagg.keys_dir))
-    if not folder:
-        raise ConfigError("the active variant needs 'secagg-keys-dir'")
-    return Path(folder)
-
-
-def _load(context: Context, settings: ClientSettings) -> SecAggClient:
+def _load(
+    context: Context, settings: ClientSettings, policy: SitePolicy
+) -> SecAggClient:
     saved = context.state.get(STATE_KEY)
     if isinstance(saved, ConfigRecord):
-        return SecAggClient.from_bytes(bytes(saved["client"]))
+        return SecAggClient.from_bytes(bytes(saved["client"]), policy)
     signing_key = None
     if settings.secagg.mode == "active":
-        folder = keys_dir(dict(context.node_config), settings)
-        name = site_name(dict(context.node_config))
-        if not name:
+        anchors = trust_anchors(context)
+        if not anchors.site_name:
             raise ConfigError("the active variant needs node config 'secagg-site'")
-        signing_key = load_signing_key(folder, name)
+        signing_key = load_signing_key(anchors.require_keys_dir(), anchors.site_name)
     return SecAggClient(
-        context.node_id, settings.secagg.protocol_config(), signing_key=signing_key
+        context.node_id,
+        settings.secagg.protocol_config(),
+        signing_key=signing_key,
+        policy=policy,
     )
 
 
@@ -112,29 +108,41 @@ def _reply(
 
 def _prepare(
     msg: Message, context: Context, stage: Stage
-) -> tuple[ClientSettings, SecAggClient, dict[str, Any]]:
+) -> tuple[ClientSettings, SecAggClient, dict[str, Any], SitePolicy]:
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
     maybe_drop(context.node_config, settings.faults, stage.value)
-    return settings, _load(context, settings), dict(msg.content[PROTOCOL_RECORD])
+    policy = site_policy(context)
+    if settings.dp.mode not in ("distributed", "local_opacus"):
+        policy.require_dp_noise(None)  # refused if the site requires DP
+    client = _load(context, settings, policy)
+    return settings, client, dict(msg.content[PROTOCOL_RECORD]), policy
 
 
 @one_line_errors
 def advertise_keys(msg: Message, context: Context) -> Message:
     """Stage 0: fresh key pairs for a new key set (and this site's name)."""
-    _, client, record = _prepare(msg, context, Stage.ADVERTISE_KEYS)
+    _, client, record, _ = _prepare(msg, context, Stage.ADVERTISE_KEYS)
     out = client.advertise_keys(AdvertiseKeysRequest.from_record(record))
-    name = ConfigRecord({"name": site_name(dict(context.node_config))})
+    name = ConfigRecord({"name": trust_anchors(context).site_name})
     return _reply(msg, context, client, out, **{SITE_RECORD: name})
+
+
+@one_line_errors
+def seed_reveal(msg: Message, context: Context) -> Message:
+    """Stage 0b (sparse graph): reveal the nonce the graph seed is built from."""
+    _, client, record, _ = _prepare(msg, context, Stage.SEED_REVEAL)
+    out = client.seed_reveal(SeedRevealRequest.from_record(record))
+    return _reply(msg, context, client, out)
 
 
 @one_line_errors
 def share_keys(msg: Message, context: Context) -> Message:
     """Stage 1: Shamir shares of the seeds and mask keys, encrypted per peer."""
-    settings, client, record = _prepare(msg, context, Stage.SHARE_KEYS)
+    settings, client, record, _ = _prepare(msg, context, Stage.SHARE_KEYS)
     if settings.secagg.mode == "active":
         sites = msg.content[SITES_RECORD]
         mapping = dict(zip(sites["nodes"], sites["names"], strict=True))
-        registry = load_registry(keys_dir(dict(context.node_config), settings))
+        registry = load_registry(trust_anchors(context).require_keys_dir())
         client.set_verify_keys(verify_keys_for(mapping, registry))
     out = client.share_keys(ShareKeysRequest.from_record(record))
     return _reply(msg, context, client, out)
@@ -160,24 +168,47 @@ def _masked_with_noise(
     request: MaskedInputRequest,
     update: Update,
     msg: Message,
-    settings: ClientSettings,
+    context: Context,
+    policy: SitePolicy,
 ) -> ClientMessage:
-    """Distributed DP: clip, rotate, round, add discrete noise, mask in the ring."""
+    """Distributed DP: clip, rotate, round, add discrete noise, mask in the ring.
+
+    The noise parameters come from the server; the site checks them against
+    its own policy (clip norm, and the noise multiplier the sum carries if
+    every participant survives) and keeps them to check the survivors later.
+    """
     from fedsec.dp.distributed import DistributedDPParams, encode
 
     record = msg.content[DP_RECORD]
     params = DistributedDPParams.from_config(dict(record))
-    if params.ring_bits != settings.secagg.bits or params.dim != update.delta.size:
+    participants = len(request.participants)
+    if (
+        params.ring_bits != client.s.config.bits
+        or params.dim != update.delta.size
+        or params.num_clients < participants
+    ):
         raise MaliciousServerError(
             "noise parameters do not match the round", stage="ddp"
         )
-    if params.noise_multiplier < settings.dp.noise_multiplier or (
-        params.clip_norm > settings.dp.clip_norm
-    ):
-        raise MaliciousServerError("noise below the configured level", stage="ddp")
+    policy.require_clip(params.clip_norm)
+    policy.require_dp_noise(params.effective_noise_multiplier(participants))
     values = encode(update.delta, params, bytes(record["rotation-seed"]))
+    context.state[DDP_STATE_KEY] = ConfigRecord(params.to_config())  # type: ignore[arg-type]
     # every site weighs 1: the mean is over the survivors (DP-FedAvg)
     return client.masked_ring_input(request, values.astype(np.uint32), 1)
+
+
+def _check_survivor_noise(
+    request: UnmaskRequest, context: Context, policy: SitePolicy
+) -> None:
+    """Distributed DP: refuse to unmask a sum whose survivors carry too little noise."""
+    from fedsec.dp.distributed import DistributedDPParams
+
+    saved = context.state.get(DDP_STATE_KEY)
+    if not isinstance(saved, ConfigRecord):
+        return  # this site's input of the round carries no distributed noise
+    params = DistributedDPParams.from_config(dict(saved))
+    policy.require_dp_noise(params.effective_noise_multiplier(len(request.survivors)))
 
 
 def make_masked_input(update_fn: UpdateFn) -> Handler:
@@ -186,11 +217,12 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
     @one_line_errors
     def masked_input(msg: Message, context: Context) -> Message:
         """Stage 2: compute the update, upload it quantised under its masks."""
-        settings, client, record = _prepare(msg, context, Stage.MASKED_INPUT)
+        settings, client, record, policy = _prepare(msg, context, Stage.MASKED_INPUT)
         request = MaskedInputRequest.from_record(record)
         update = update_fn(msg, context, settings)
+        context.state.pop(DDP_STATE_KEY, None)
         if DP_RECORD in msg.content:
-            out = _masked_with_noise(client, request, update, msg, settings)
+            out = _masked_with_noise(client, request, update, msg, context, policy)
         elif settings.dp.mode == "distributed":
             # an honest site never sends a noise-free update when DP is on
             raise MaliciousServerError(
@@ -199,6 +231,8 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
             )
         else:
             out = client.masked_input(request, update.delta, update.weight)
+        if not isinstance(out, MaskedInput):  # a share complaint
+            return _reply(msg, context, client, out)
         return _reply(
             msg, context, client, out, metrics=MetricRecord(update.public_metrics)
         )
@@ -209,7 +243,7 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
 @one_line_errors
 def consistency_check(msg: Message, context: Context) -> Message:
     """Stage 3 (active variant): sign the survivor set the server announced."""
-    _, client, record = _prepare(msg, context, Stage.CONSISTENCY_CHECK)
+    _, client, record, _ = _prepare(msg, context, Stage.CONSISTENCY_CHECK)
     out = client.consistency_check(ConsistencyRequest.from_record(record))
     return _reply(msg, context, client, out)
 
@@ -217,8 +251,10 @@ def consistency_check(msg: Message, context: Context) -> Message:
 @one_line_errors
 def unmask(msg: Message, context: Context) -> Message:
     """Stage 4: per peer, the self-mask share if it survived, else the key share."""
-    _, client, record = _prepare(msg, context, Stage.UNMASK)
-    out = client.unmask(UnmaskRequest.from_record(record))
+    _, client, record, policy = _prepare(msg, context, Stage.UNMASK)
+    request = UnmaskRequest.from_record(record)
+    _check_survivor_noise(request, context, policy)
+    out = client.unmask(request)
     return _reply(msg, context, client, out)
 
 
@@ -229,6 +265,7 @@ def register(app: ClientApp, update_fn: UpdateFn = train_update) -> None:
     """
     handlers: dict[Stage, Handler] = {
         Stage.ADVERTISE_KEYS: advertise_keys,
+        Stage.SEED_REVEAL: seed_reveal,
         Stage.SHARE_KEYS: share_keys,
         Stage.MASKED_INPUT: make_masked_input(update_fn),
         Stage.CONSISTENCY_CHECK: consistency_check,

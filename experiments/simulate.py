@@ -28,6 +28,7 @@ from typing import Any
 
 from fedsec.config import RunConfig
 from fedsec.errors import FedsecError
+from fedsec.policy import SitePolicy
 from strategies.loop import History
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,16 +83,27 @@ def site_node_configs(
     """The node config of each simulated site, as its operator would set it.
 
     Every site is named ``site<i>``, takes part in the run's mode
-    (``policy-modes``) and otherwise keeps the default policy, unless
+    (``policy-modes``), admits the run's clipping norm and weight bound if
+    they exceed the defaults, and otherwise keeps the default policy, unless
     ``site_policy`` (``policy-*`` keys, for every site) says otherwise. In the
     active variant every site gets its key folder; in MPC the compute parties
     (partitions 0-2) their TLS folder and every other site the parties' CA.
     """
     configs: dict[int, dict[str, Any]] = {}
+    # the operators agreed to this run: their bounds admit its clip and weight
+    clip = max(
+        cfg.dp.clip_norm if cfg.dp.mode == "distributed" else 0.0,
+        cfg.mpc.clip_norm if cfg.mpc.enabled else 0.0,
+    )
+    bounds = {
+        "policy-max-clip-norm": max(SitePolicy().max_clip_norm, clip),
+        "policy-max-weight": max(SitePolicy().max_weight, cfg.mpc.max_weight),
+    }
     for pid in range(num_clients):
         node: dict[str, Any] = {
             "secagg-site": f"site{pid}",
             "policy-modes": run_mode(cfg),
+            **bounds,
         }
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir

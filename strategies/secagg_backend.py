@@ -12,7 +12,14 @@ consistency check), and key set-up (advertise + share keys) two more once per
 A site that answers with an error, a malformed reply, or not at all before the
 timeout is a dropout of that stage; the protocol recovers while at least t
 neighbours survive. Otherwise the round aborts (``AbortError``, logged), the
-strategy receives nothing and the global model stays as it was.
+strategy receives nothing and the global model stays as it was. A site proven
+to have sent share ciphertexts that do not open (or to have accused another
+falsely) is excluded from every later key set and no longer sampled.
+
+With distributed DP the noise is calibrated for ``dp-survivor-fraction`` of
+the sampled sites surviving, not for the worst case the threshold allows; ε
+is accounted per round with the noise the actual survivors carry, and each
+site refuses to unmask a sum carrying less than its own policy allows.
 
 The result handed to the strategy is one reply carrying the securely computed
 weighted average ``w + Σ n_i Δ_i / Σ n_i`` with weight ``Σ n_i``.
@@ -21,6 +28,7 @@ weighted average ``w + Σ n_i Δ_i / Σ n_i`` with weight ``Σ n_i``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping
@@ -31,7 +39,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedsec.config import DPSettings, SecAggSettings
-from fedsec.dp.accounting import epsilon
+from fedsec.dp.accounting import epsilon_of_steps
 from fedsec.dp.distributed import DistributedDPParams, decode
 from fedsec.errors import AbortError, FedsecError
 from fedsec.flower.exchange import send_and_collect
@@ -43,29 +51,14 @@ from fedsec.flower.secagg import (
     message_type,
 )
 from fedsec.identity import load_registry
-from fedsec.secagg.messages import (
-    AdvertiseKeys,
-    ClientMessage,
-    ConsistencyResponse,
-    MaskedInput,
-    ServerMessage,
-    ShareKeys,
-    UnmaskResponse,
-)
+from fedsec.secagg.errors import MessageFormatError
+from fedsec.secagg.messages import ServerMessage, parse_client_message
 from fedsec.secagg.server import SecAggServer
 from fedsec.secagg.stages import Stage
 from strategies.aggregate_reply import aggregate_reply, global_vector
 from strategies.backends import RoundOutcome, client_sample_rate, max_epsilon
 
 log = logging.getLogger("fedsec")
-
-RESPONSES: dict[Stage, type[ClientMessage]] = {
-    Stage.ADVERTISE_KEYS: AdvertiseKeys,
-    Stage.SHARE_KEYS: ShareKeys,
-    Stage.MASKED_INPUT: MaskedInput,
-    Stage.CONSISTENCY_CHECK: ConsistencyResponse,
-    Stage.UNMASK: UnmaskResponse,
-}
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,8 @@ class SecAggBackend:
         self.settings = settings
         self.dp = dp if dp is not None and dp.mode == "distributed" else None
         self.name = f"secagg-{settings.mode}" + ("+ddp" if self.dp else "")
-        self.dp_rounds = 0
+        # (effective noise multiplier, client sampling rate, 1) per DP round
+        self.dp_steps: list[tuple[float, float, int]] = []
         self.server = SecAggServer(settings.protocol_config())
         self.registry = (
             load_registry(Path(settings.keys_dir)) if settings.mode == "active" else {}
@@ -110,6 +104,12 @@ class SecAggBackend:
         self, grid: Grid, server_round: int, messages: list[Message], timeout: float
     ) -> RoundOutcome:
         """Set up keys if needed, then one secure round; returns the average."""
+        excluded = self.server.excluded
+        if any(m.metadata.dst_node_id in excluded for m in messages):
+            messages = [m for m in messages if m.metadata.dst_node_id not in excluded]
+            log.info("secagg: %d excluded site(s) not asked", len(excluded))
+        if not messages:
+            return RoundOutcome([], 0, 0, {"aborted": 1.0})
         nodes = [m.metadata.dst_node_id for m in messages]
         start, like = global_vector(messages)
         config: ConfigRecord = messages[0].content["config"]
@@ -158,9 +158,13 @@ class SecAggBackend:
             **self._stage_metrics(),
             **traffic.metrics(len(nodes)),
         }
+        if self.server.excluded:
+            metrics["excluded"] = float(len(self.server.excluded))
         epsilon = max_epsilon(epsilons)
         if noise is not None:
-            epsilon = self._account(noise.params, len(nodes), grid)
+            z_eff = noise.params.effective_noise_multiplier(len(result.survivors))
+            metrics["noise_multiplier"] = z_eff
+            epsilon = self._account(z_eff, len(nodes), grid)
         if epsilon is not None:
             metrics["epsilon"] = epsilon
         reply = aggregate_reply(like, average, float(result.total_weight))
@@ -170,34 +174,34 @@ class SecAggBackend:
 
     # ------------------------------------------------------- distributed DP
     def _noise_params(self, dim: int, num_clients: int) -> RoundNoise | None:
-        """This round's public distributed-DP parameters and rotation seed."""
+        """This round's public distributed-DP parameters and rotation seed.
+
+        The noise is calibrated for the survivors expected
+        (``dp-survivor-fraction`` of the sampled sites), not for the fewest
+        the threshold allows: when all survive, that is ``sqrt(n / t)`` less
+        noise on the sum than the worst-case calibration.
+        """
         if self.dp is None:
             return None
         cfg = self.server.config
+        expected = max(1, math.ceil(self.dp.survivor_fraction * num_clients - 1e-9))
         params = DistributedDPParams(
             dim=dim,
             clip_norm=self.dp.clip_norm,
             noise_multiplier=self.dp.noise_multiplier,
             num_clients=num_clients,
-            # the noise of any t survivors must reach the target (Kairouz et al.)
-            min_survivors=cfg.threshold_for(num_clients),
+            min_survivors=expected,
             ring_bits=cfg.bits,
             mechanism=self.dp.mechanism,
         )
         return RoundNoise(params, os.urandom(32))
 
-    def _account(self, params: DistributedDPParams, sampled: int, grid: Grid) -> float:
-        """ε(δ) after this round, with the effective noise and the sampling rate."""
+    def _account(self, noise_multiplier: float, sampled: int, grid: Grid) -> float:
+        """ε(δ) after this round, with the survivors' noise and the sampling rate."""
         if self.dp is None:
             raise AbortError("no distributed DP configured")
-        self.dp_rounds += 1
-        return epsilon(
-            self.dp_rounds,
-            params.effective_noise_multiplier(),
-            client_sample_rate(grid, sampled),
-            self.dp.delta,
-            self.dp.accountant,
-        )
+        self.dp_steps.append((noise_multiplier, client_sample_rate(grid, sampled), 1))
+        return epsilon_of_steps(self.dp_steps, self.dp.delta, self.dp.accountant)
 
     # ------------------------------------------------------------------ stages
     def _setup(
@@ -267,9 +271,9 @@ class SecAggBackend:
             try:
                 if stage is Stage.ADVERTISE_KEYS and self.registry:
                     self._register_site(node, reply)
-                parsed = RESPONSES[stage].from_record(
-                    dict(reply.content[PROTOCOL_RECORD])
-                )
+                parsed = parse_client_message(dict(reply.content[PROTOCOL_RECORD]))
+                if parsed.STAGE is not stage:
+                    raise MessageFormatError("reply of another stage", node_id=node)
                 self.server.handle(node, parsed)
             except (FedsecError, KeyError, TypeError, ValueError) as exc:
                 # a malformed or refused reply makes the node a dropout

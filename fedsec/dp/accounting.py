@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opacus.accountants import IAccountant, PRVAccountant, RDPAccountant
@@ -39,6 +39,7 @@ __all__ = [
     "accountant_to_bytes",
     "accountant_to_dict",
     "epsilon",
+    "epsilon_of_steps",
     "make_accountant",
     "noise_multiplier_for",
 ]
@@ -119,6 +120,25 @@ def epsilon(
     _check_delta(delta)
     acc = make_accountant(accountant)
     _append(acc.history, noise_multiplier, sample_rate, steps)
+    return _epsilon_of(acc, delta)
+
+
+def epsilon_of_steps(
+    steps: Sequence[tuple[float, float, int]],
+    delta: float,
+    accountant: str = "prv",
+) -> float:
+    """Return ε(δ) after steps of different noise: ``(z, sample_rate, count)`` each.
+
+    The rounds of distributed DP differ in noise when sites drop (the noise
+    of the actual survivors is accounted), so the composition is over the
+    sequence, not over one repeated step.
+    """
+    _check_delta(delta)
+    acc = make_accountant(accountant)
+    for noise_multiplier, sample_rate, count in steps:
+        _check_step(noise_multiplier, sample_rate, count)
+        _append(acc.history, noise_multiplier, sample_rate, count)
     return _epsilon_of(acc, delta)
 
 

@@ -35,9 +35,14 @@ vectors of the surviving clients, as integers (any unsigned dtype of at least
 with ``2^k - 1`` is correct for every ``k <= 64``. The secure sum must not
 re-quantise these vectors: they are already integers.
 
-Dropouts: the sum of ``s >= t`` survivors' noise has variance
-``s sigma_central^2 / t >= sigma_central^2``, so any sum the secure-aggregation
-threshold ``t`` allows to be revealed carries at least the target noise.
+Dropouts: the sum of ``s`` survivors' noise has variance
+``s sigma_central^2 / t``: at least the target when ``s >= t``, less when
+fewer survive. ``t`` is the number of survivors the noise is calibrated for
+(not the worst case the secure-aggregation threshold allows, which would add
+``sqrt(n / t)`` times too much noise when all survive);
+:meth:`DistributedDPParams.effective_noise_multiplier` of the actual survivors
+is what the server accounts, and each site refuses to unmask a sum whose
+noise is below its own policy.
 """
 
 from __future__ import annotations
@@ -128,8 +133,11 @@ class DistributedDPParams:
     num_clients
         ``n``: the most clients whose vectors enter one sum.
     min_survivors
-        ``t``: the fewest clients whose vectors can enter a revealed sum (the
-        secure-aggregation threshold, less any clients assumed to collude).
+        ``t``: the number of surviving clients whose noise together reaches
+        the target; each client adds ``1/t`` of the target variance. Calibrate
+        to the survivors expected (the server's ``dp-survivor-fraction`` of
+        the sampled sites); a sum of fewer carries less noise, which the
+        accountant reports and each site's policy bounds.
     ring_bits
         ``k``: the sum lives in ``Z_{2^k}``, ``2 <= k <= 64``.
     mechanism
@@ -280,10 +288,16 @@ class DistributedDPParams:
         """Per-client noise standard deviation in original units: ``z C / sqrt(t)``."""
         return self.noise_multiplier * self.clip_norm / math.sqrt(self.min_survivors)
 
-    def effective_noise_multiplier(self) -> float:
+    def effective_noise_multiplier(self, survivors: int | None = None) -> float:
         """The Gaussian noise multiplier whose RDP curve dominates this mechanism.
 
-        For every order ``alpha >= 1`` the released sum of ``s >= t`` clients
+        ``survivors`` is the number ``s`` of clients whose vectors are in the
+        released sum (default ``t = min_survivors``): every client adds the
+        variance calibrated for ``t``, so ``s`` clients carry ``s / t`` of the
+        target variance, and ``z_eff`` grows or shrinks with ``sqrt(s / t)``.
+        A site refuses to unmask a sum whose ``z_eff`` is below its policy.
+
+        For every order ``alpha >= 1`` the released sum of ``s`` clients
         satisfies ``(alpha, alpha / (2 z_eff^2))``-RDP with respect to adding
         or removing one client, with sensitivity ``Delta_2 =
         rounded_norm_bound`` and ``Delta_1 <= min(Delta_2^2, sqrt(d') Delta_2)``:
@@ -302,8 +316,11 @@ class DistributedDPParams:
         with client sampling, feeding ``z_eff`` to the subsampled-Gaussian
         accountant is an approximation (see ``docs/dp.md``).
         """
+        count = self.min_survivors if survivors is None else survivors
+        if count < 1:
+            raise ConfigError("a released sum has at least one client")
         sens = self.rounded_norm_bound
-        total = self.min_survivors * self.client_variance
+        total = count * self.client_variance
         if self.mechanism is NoiseMechanism.DISCRETE_GAUSSIAN:
             k = np.arange(1, self.num_clients, dtype=np.float64)
             tau = 10.0 * float(

@@ -7,7 +7,9 @@ content holds the protocol message as a ConfigRecord under ``"secagg"``
 under ``"arrays"`` (masked-input stage only) and, for the active variant's
 share-keys stage, the node → site-name map under ``"sites"``. With
 distributed DP the masked-input request also carries the round's public
-noise parameters and rotation seed under ``"ddp"``.
+noise parameters and rotation seed under ``"ddp"``. A sparse graph adds the
+``query.secagg_seed_reveal`` stage to key set-up; a masked-input reply may be
+a share complaint instead of a masked input.
 """
 
 from __future__ import annotations

@@ -27,18 +27,21 @@ def test_noise_inside_the_secure_sum_with_a_dropout() -> None:
     )
     history = simulate(cfg, num_clients=6)
     assert [r.extra["survivors"] for r in history.rounds] == [5, 5]
-    # ε is that of the *effective* noise multiplier, calibrated for t survivors
+    # the noise is calibrated for all 6 sampled sites (dp-survivor-fraction 1);
+    # ε is that of the effective noise multiplier of the 5 actual survivors
     params = DistributedDPParams(
         dim=62,  # logistic regression on 30 features, 2 classes
         clip_norm=2.0,
         noise_multiplier=0.5,
         num_clients=6,
-        min_survivors=3,
+        min_survivors=6,
         ring_bits=24,
     )
-    expected = [
-        epsilon(k, params.effective_noise_multiplier(), 1.0, 1e-5, "rdp")
-        for k in (1, 2)
-    ]
+    z_eff = params.effective_noise_multiplier(5)
+    assert z_eff < params.effective_noise_multiplier() < 0.5
+    assert [r.extra["noise_multiplier"] for r in history.rounds] == pytest.approx(
+        [z_eff, z_eff]
+    )
+    expected = [epsilon(k, z_eff, 1.0, 1e-5, "rdp") for k in (1, 2)]
     assert [r.extra["epsilon"] for r in history.rounds] == pytest.approx(expected)
     assert history.final.accuracy > 0.8

@@ -4,6 +4,12 @@
 secure aggregation (``query.secagg_*``) and MPC (``query.mpc_*``) register
 their handlers on the same app, so one ClientApp serves every mode.
 
+``train`` sends the site's model in the clear, so the site first checks its
+own policy (node config, never the request): it must take part in ``plain``
+mode, and unless it trains with local DP-SGD (whose noise multiplier
+:func:`clients.local_update.local_update` checks) its policy must not require
+DP (``policy-require-dp``; central DP's noise is the server's, not the site's).
+
 In deployment every message starts a fresh ClientApp process: torch, pandas
 and scikit-learn (about 4 s of imports here) are imported inside the handlers
 that need them, so protocol-only messages (secure-aggregation unmasking, MPC
@@ -20,6 +26,7 @@ from flwr.clientapp import ClientApp
 from clients import mpc_handlers, secagg_handlers
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
+from clients.site_config import site_policy
 from fedsec.config import ClientSettings
 from fedsec.flower.records import record_to_weights, weights_to_record
 
@@ -33,10 +40,18 @@ def _settings(msg: Message) -> ClientSettings:
 @app.train()
 @one_line_errors
 def train(msg: Message, context: Context) -> Message:
-    """Train the received global model on the site's rows; reply with the weights."""
+    """Train the received global model on the site's rows; reply with the weights.
+
+    Refused with one line (``PolicyError``) when the site's policy does not
+    take part in ``plain`` mode, or requires DP and the run has no local DP-SGD.
+    """
     from clients.local_update import local_update
 
     settings = _settings(msg)
+    policy = site_policy(context)
+    policy.require_mode("plain")
+    if settings.dp.mode != "local_opacus":
+        policy.require_dp_noise(None)
     maybe_drop(context.node_config, settings.faults, "train")
     update = local_update(
         record_to_weights(msg.content["arrays"]),

@@ -1,7 +1,9 @@
 """One site's contribution to a round: train from the global model, measure it.
 
 Shared by every mode: plain FedAvg replies with the trained weights; secure
-aggregation and MPC hide the update ``trained − start`` instead.
+aggregation and MPC hide the update ``trained − start`` instead. With local
+DP-SGD the site checks the noise multiplier in use against its own policy
+(node config, never the request) before it trains, whichever handler asked.
 Heavy modules (torch, scikit-learn, pandas) are imported here, not by the
 ClientApp module, so protocol-only messages do not pay for them.
 """
@@ -16,6 +18,7 @@ from flwr.app import ConfigRecord, Context
 
 from clients.faults import maybe_poison
 from clients.private_training import PrivateState, train_privately
+from clients.site_config import site_policy
 from clients.site_data import load_site
 from clients.training import train_locally
 from fedsec.config import ClientSettings
@@ -38,10 +41,16 @@ class LocalUpdate:
 def local_update(
     start: Weights, config: ConfigRecord, settings: ClientSettings, context: Context
 ) -> LocalUpdate:
-    """Train on the site's rows (DP-SGD if configured); apply injected poisoning."""
+    """Train on the site's rows (DP-SGD if configured); apply injected poisoning.
+
+    Raises
+    ------
+    PolicyError
+        With local DP-SGD, if the noise multiplier in use is below the site's
+        ``policy-min-noise-multiplier``.
+    """
     site = load_site(context.node_config, settings.data)
     server_round = int(config.get("server-round", 0))
-    seed = settings.data.seed * 1000 + server_round
     metrics: dict[str, float] = {}
     if settings.dp.mode == "local_opacus":
         saved = context.state.get(DP_STATE_KEY)
@@ -56,7 +65,7 @@ def local_update(
             settings,
             state,
             planned_rounds=int(config.get("num-server-rounds", 1)),
-            seed=seed,
+            policy=site_policy(context),
         )
         context.state[DP_STATE_KEY] = ConfigRecord(
             {
@@ -73,7 +82,8 @@ def local_update(
             site,
             settings,
             proximal_mu=float(config.get("proximal-mu", 0.0)),
-            seed=seed,
+            # plain training has no noise to hide: reproducible from public values
+            seed=settings.data.seed * 1000 + server_round,
         )
     metrics["train-loss"] = result.train_loss
     metrics["val-loss"] = result.val_loss

@@ -4,6 +4,12 @@ The accountant's history and the noise multiplier live in the site's
 ``context.state`` (node-local memory), so ε accumulates over rounds. With a
 budget (``dp-epsilon-budget``) the site refuses a round whose steps would
 exceed it and says so in a one-line error reply; it then takes no further part.
+
+No public value seeds anything here: :func:`fedsec.dp.opacus_glue.make_private`
+draws the noise and the Poisson batches from a secret the site alone holds
+(fresh every round), and the model's initial weights are the global ones.
+With a site policy, the noise multiplier in use (given, cached or derived from
+a target ε) is checked against it before the first step.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from torch.utils.data import DataLoader
 
 from clients.training import LocalResult, build_site_model
 from fedsec.config import ClientSettings
@@ -19,8 +26,9 @@ from fedsec.data import SiteData
 from fedsec.dp.accounting import PrivacyBudget, accountant_from_bytes, make_accountant
 from fedsec.dp.opacus_glue import make_private
 from fedsec.flower.records import Weights
-from fedsec.models import evaluate, get_weights, make_loader, set_weights
-from fedsec.models.training import train_epochs
+from fedsec.models import evaluate, get_weights, set_weights
+from fedsec.models.training import to_tensors, train_epochs
+from fedsec.policy import SitePolicy
 
 
 @dataclass(frozen=True)
@@ -47,15 +55,24 @@ def train_privately(
     state: PrivateState,
     *,
     planned_rounds: int,
-    seed: int = 0,
+    policy: SitePolicy | None = None,
 ) -> PrivateResult:
-    """One round of DP-SGD from the global weights; raises if the budget is spent."""
+    """One round of DP-SGD from the global weights.
+
+    Raises
+    ------
+    PolicyError
+        If ``policy`` refuses the noise multiplier in use
+        (``min-noise-multiplier``); nothing has been trained or spent.
+    PrivacyBudgetExhausted
+        If the round's steps would exceed ``dp-epsilon-budget``.
+    """
     dp = settings.dp
     torch.set_num_threads(1)
-    torch.manual_seed(seed)
     model = build_site_model(settings, site)
     set_weights(model, global_weights)
-    loader = make_loader(site.train, settings.train.batch_size, seed)
+    # Only the rows and the batch size matter: Opacus re-samples the batches.
+    loader = DataLoader(to_tensors(site.train), batch_size=settings.train.batch_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.train.learning_rate)
     fixed_noise = state.noise_multiplier or None
     derive = fixed_noise is None and dp.target_epsilon > 0
@@ -71,6 +88,8 @@ def train_privately(
         accountant=dp.accountant,
         accountant_state=state.accountant,
     )
+    if policy is not None:
+        policy.require_dp_noise(private.noise_multiplier)
     if dp.epsilon_budget > 0:
         history = (
             accountant_from_bytes(state.accountant)

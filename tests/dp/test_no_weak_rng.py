@@ -3,9 +3,10 @@
 Two complementary checks: (1) with every entry point of those generators
 patched to raise, the samplers, the distributed pipeline and central DP still
 work, so they cannot be using them; (2) a scan of ``fedsec/dp``'s source finds
-no reference to them at all. ``opacus_glue`` is the documented exception only
-in that Opacus itself draws DP-SGD noise from torch (``secure_mode`` needs
-torchcsprng); our own code there draws nothing.
+no reference to them at all. ``opacus_glue`` replaces Opacus's DP-SGD noise
+with draws from ``CryptoRandom`` too (``tests/dp/test_opacus_glue.py`` trains
+with ``torch.normal`` patched to raise); Opacus's Poisson sampler still calls
+``torch.rand``, on a ``torch.Generator`` seeded with 64 bits of that source.
 """
 
 from __future__ import annotations

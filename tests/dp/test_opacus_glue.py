@@ -1,4 +1,9 @@
-"""Opacus glue: DP-SGD steps, ε equals the accountant, rounds add up, clean keys."""
+"""Opacus glue: DP-SGD steps, ε equals the accountant, rounds add up, clean keys.
+
+Also: the noise is the mechanism's N(0, (zC)^2), drawn from the CSPRNG (never
+torch's generators), and neither torch's global seed nor the loader's
+generator decides the noise or the Poisson batches.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from fedsec.dp.accounting import accountant_to_bytes, epsilon, make_accountant
-from fedsec.dp.opacus_glue import PrivateTraining, make_private, unwrapped_state_dict
+from fedsec.dp.opacus_glue import (
+    PrivateTraining,
+    SecretNoiseOptimizer,
+    make_private,
+    unwrapped_state_dict,
+)
 from fedsec.dp.source import CryptoRandom
 from fedsec.errors import ConfigError
 
@@ -32,8 +42,10 @@ def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 2))
 
 
-def private(model: nn.Module, **kw: object) -> PrivateTraining:
-    loader = DataLoader(dataset(), batch_size=16)
+def private(
+    model: nn.Module, loader: DataLoader[object] | None = None, **kw: object
+) -> PrivateTraining:
+    loader = loader or DataLoader(dataset(), batch_size=16)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     args: dict[str, object] = {"max_grad_norm": 1.0, "noise_multiplier": 0.8}
     args.update(kw)
@@ -150,3 +162,68 @@ def test_fresh_training_reports_zero_epsilon() -> None:
     pt = private(logreg())
     assert pt.epsilon(DELTA) == 0.0
     assert np.isfinite(pt.noise_multiplier)
+
+
+def weights(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_the_noise_is_the_mechanisms_gaussian() -> None:
+    model = nn.Sequential(nn.Linear(200, 50))  # 10 050 coordinates
+    pt = private(model, noise_multiplier=1.5, max_grad_norm=0.4)
+    assert isinstance(pt.optimizer, SecretNoiseOptimizer)
+    for p in pt.optimizer.params:
+        p.summed_grad = torch.zeros_like(p)
+    pt.optimizer.add_noise()
+    noise = torch.cat([p.grad.flatten() for p in pt.optimizer.params])
+    assert noise.dtype == torch.float32
+    assert noise.numel() == 10_050
+    std = 1.5 * 0.4
+    assert abs(float(noise.mean())) < 5 * std / noise.numel() ** 0.5
+    assert float(noise.std()) == pytest.approx(std, rel=0.04)  # ~6 sigma
+
+
+def test_dp_sgd_never_draws_noise_from_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("DP-SGD noise drawn from torch's generator")
+
+    monkeypatch.setattr(torch, "normal", forbidden)
+    pt = private(logreg())
+    assert train(pt, epochs=1) == len(pt.data_loader)
+
+
+def test_the_noise_ignores_torch_global_seed() -> None:
+    """Same global seed, same fixed batches (no Poisson sampling): noise differs."""
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = logreg()
+        pt = private(model, poisson_sampling=False)
+        train(pt, epochs=1)
+        runs.append(weights(model))
+    assert not torch.allclose(runs[0], runs[1], atol=1e-4)
+
+
+def test_poisson_batches_ignore_the_loaders_generator() -> None:
+    batches = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        loader = DataLoader(
+            dataset(), batch_size=16, generator=torch.Generator().manual_seed(7)
+        )
+        pt = private(logreg(), loader=loader)
+        batches.append([yb.tolist() for _, yb in pt.data_loader])
+    assert len(batches[0]) == len(batches[1]) == N // 16
+    assert batches[0] != batches[1]
+
+
+def test_a_seeded_noise_source_is_refused() -> None:
+    model = logreg()
+    with pytest.raises(ConfigError, match="unseeded"):
+        SecretNoiseOptimizer(
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            noise_source=CryptoRandom(bytes(32)),
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            expected_batch_size=16,
+        )

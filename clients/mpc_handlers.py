@@ -1,17 +1,24 @@
 """MPC handlers of the ClientApp: sharing sites and compute parties.
 
-Every site answers ``query.mpc_share``: it trains, secret-shares its update
-``trained − global`` with its weight, and encrypts one package to each
-compute party (X25519 + AES-GCM), so the relaying server learns nothing.
+Every site answers ``query.mpc_share``: it checks the request against its own
+policy (mode ``mpc``, clipping norm, weight bound, noise) and the parties'
+keys against the parties' CA from its own node config, then trains,
+secret-shares its update ``trained − global`` with its weight, and encrypts
+one package to each compute party (X25519 + AES-GCM, the terms it checked
+bound into each package), so the relaying server learns nothing.
 
 The three compute parties (node config ``mpc-party`` = 0, 1, 2 in deployment;
 partitions 0, 1, 2 in simulation) also answer ``query.mpc_hello`` with their
 public key and listening address, and ``query.mpc_compute``: they connect to
 each other over mutual TLS, clip every update to the norm bound on the shares,
 sum, add their noise shares, and return only their additive output share.
-All three must run at the same time; in simulation the harness gives Ray at
-least three concurrent ClientApps, and a party that cannot reach the others
-within ``mpc-timeout`` seconds fails with a one-line error instead of hanging.
+Each party decides by its own node config: its TLS folder (``mpc-tls-dir``),
+its policy (``policy-*``) and its session log (``mpc-session-log``, default
+``sessions-party<i>.log`` in its TLS folder); nothing of that comes from the
+run config. All three must run at the same time; in simulation the harness
+gives Ray at least three concurrent ClientApps, and a party that cannot reach
+the others within ``mpc-timeout`` seconds fails with a one-line error instead
+of hanging.
 """
 
 from __future__ import annotations
@@ -25,21 +32,32 @@ from cryptography.hazmat.primitives.serialization import (
     NoEncryption,
     PrivateFormat,
 )
-from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
+from clients.site_config import node_config
 from fedsec.config import ClientSettings
 from fedsec.errors import ConfigError, ProtocolError
-from fedsec.flower.mpc import COMPUTE, HELLO, MPC_RECORD, NOT_A_PARTY, SHARE
+from fedsec.flower.mpc import (
+    COMPUTE,
+    HELLO,
+    MPC_RECORD,
+    NOT_A_PARTY,
+    SHARE,
+    clip_sum_config,
+)
 from fedsec.flower.records import flatten, record_to_weights
+from fedsec.mpc.params import MODE, require_terms
 from fedsec.net import free_port
+from fedsec.policy import SitePolicy, TrustAnchors
 
 if TYPE_CHECKING:
     from fedsec.mpc.tls import TlsIdentity
 
 STATE_KEY = "fedsec.mpc"
+SESSION_LOG_KEY = "mpc-session-log"
 
 
 def party_index(node_config: dict[str, Any]) -> int:
@@ -55,30 +73,35 @@ def party_index(node_config: dict[str, Any]) -> int:
     return index
 
 
+def session_log_path(node_config: dict[str, Any], tls_dir: Path, index: int) -> Path:
+    """The party's session log: node config ``mpc-session-log``, else in ``tls_dir``."""
+    value = str(node_config.get(SESSION_LOG_KEY, ""))
+    return Path(value) if value else tls_dir / f"sessions-party{index}.log"
+
+
 @one_line_errors
 def hello(msg: Message, context: Context) -> Message:
     """Say whether this node is a compute party; publish its key and address."""
-    node_config = dict(context.node_config)
-    index = party_index(node_config)
+    node = node_config(context)
+    index = party_index(node)
     content: dict[str, Any] = {"party": index}
     if index != NOT_A_PARTY:
-        settings = ClientSettings.from_mapping(dict(msg.content["config"]))
+        SitePolicy.from_node_config(node).require_mode(MODE)
+        tls_dir = TrustAnchors.from_node_config(node).require_party_tls_dir()
         saved = context.state.get(STATE_KEY)
         if isinstance(saved, ConfigRecord):
             secret = X25519PrivateKey.from_private_bytes(bytes(saved["secret"]))
             address = str(saved["address"])
         else:
             secret = X25519PrivateKey.generate()
-            address = str(node_config.get("mpc-address", f"127.0.0.1:{free_port()}"))
+            address = str(node.get("mpc-address", f"127.0.0.1:{free_port()}"))
             raw = secret.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
             context.state[STATE_KEY] = ConfigRecord({"secret": raw, "address": address})
         from fedsec.mpc.keys import raw_public
         from fedsec.mpc.tls import attest_party_key
 
         public = raw_public(secret)
-        cert, signature = attest_party_key(
-            _identity(node_config, settings, index), index, public
-        )
+        cert, signature = attest_party_key(_identity(tls_dir, index), index, public)
         content.update(
             {
                 "public-key": public,
@@ -94,16 +117,28 @@ def hello(msg: Message, context: Context) -> Message:
 
 @one_line_errors
 def share(msg: Message, context: Context) -> Message:
-    """Train, then secret-share the update to the three parties, encrypted."""
+    """Check the request, train, secret-share the update to the three parties.
+
+    Before anything is trained or encrypted: the site's policy must take part
+    in ``mpc`` and accept the requested terms, and the parties' keys must be
+    attested under the CA of the site's own node config.
+    """
     from clients.local_update import local_update
     from fedsec.mpc.client import client_share
-    from fedsec.mpc.range_check import coordinate_bound
-    from fedsec.mpc.ring import FixedPoint
+    from fedsec.mpc.sessions import check_session_id
 
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
-    maybe_drop(context.node_config, settings.faults, "mpc_share")
+    node = node_config(context)
+    maybe_drop(node, settings.faults, "mpc_share")
+    terms = clip_sum_config(settings.mpc)
+    # with local DP-SGD the site's own noise protects it (local_update checks
+    # its multiplier against the same policy); else the noise inside the MPC
+    local_dp = settings.dp.mode == "local_opacus"
+    require_terms(SitePolicy.from_node_config(node), terms, local_dp=local_dp)
     record = msg.content[MPC_RECORD]
-    keys = checked_party_keys(record, dict(context.node_config), settings)
+    session = int(record["session"])
+    check_session_id(session)
+    keys = checked_party_keys(record, node)
     update = local_update(
         record_to_weights(msg.content["arrays"]),
         msg.content["config"],
@@ -113,44 +148,55 @@ def share(msg: Message, context: Context) -> Message:
     delta = flatten(update.weights) - flatten(update.start)
     packages = client_share(
         delta,
-        # with noise the parties clamp every weight to 1 (an unweighted mean)
-        1
-        if settings.mpc.noise_multiplier > 0
-        else min(update.num_examples, settings.mpc.max_weight),
+        # with noise the terms clamp every weight to 1 (an unweighted mean)
+        min(update.num_examples, terms.max_weight),
         keys,
-        session=int(record["session"]),
+        session=session,
         client_id=int(record["client-id"]),
-        encoder=FixedPoint(settings.mpc.frac_bits),
-        clamp=coordinate_bound(
-            delta.size, settings.mpc.clip_norm, settings.mpc.frac_bits
-        ),
+        config=terms,
+        clamp=terms.coordinate_bound(delta.size),
     )
-    out = ConfigRecord({"packages": packages})
-    return Message(content=RecordDict({MPC_RECORD: out}), reply_to=msg)
+    public = {k: float(v) for k, v in update.metrics.items() if k == "epsilon"}
+    content = RecordDict(
+        {
+            MPC_RECORD: ConfigRecord({"packages": packages}),
+            "metrics": MetricRecord(public),
+        }
+    )
+    return Message(content=content, reply_to=msg)
 
 
 @one_line_errors
 def compute(msg: Message, context: Context) -> Message:
-    """Run clip-and-sum with the two other parties; reply with the output share."""
+    """Run clip-and-sum with the two other parties; reply with the output share.
+
+    The party's policy, TLS folder and session log come from its node config
+    only. It refuses terms weaker than its policy, a session id in its log
+    and a session of fewer than ``policy-min-sites`` usable clients, before
+    any output share exists.
+    """
     from fedsec.flower.records import weights_to_record
-    from fedsec.mpc.clip_and_sum import ClipSumConfig
     from fedsec.mpc.keys import PartyKeys
+    from fedsec.mpc.params import ClipSumConfig
     from fedsec.mpc.party import Party
+    from fedsec.mpc.sessions import FileSessionLog
     from fedsec.mpc.tcp import TlsChannel
 
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
-    node_config = dict(context.node_config)
-    index = party_index(node_config)
+    node = node_config(context)
+    index = party_index(node)
     saved = context.state.get(STATE_KEY)
     if index == NOT_A_PARTY or not isinstance(saved, ConfigRecord):
         raise ProtocolError("this node is not a set-up compute party", stage="compute")
+    policy = SitePolicy.from_node_config(node)
+    tls_dir = TrustAnchors.from_node_config(node).require_party_tls_dir()
+    sessions = FileSessionLog(session_log_path(node, tls_dir, index), node_id=index)
     record = msg.content[MPC_RECORD]
     keys = PartyKeys(
         index,
         X25519PrivateKey.from_private_bytes(bytes(saved["secret"])),
         tuple(bytes(k) for k in record["public-keys"]),  # type: ignore[arg-type]
     )
-    identity = _identity(node_config, settings, index)
     addresses = [_address(a) for a in record["addresses"]]
     config = ClipSumConfig(
         clip_norm=float(record["clip-norm"]),
@@ -159,11 +205,13 @@ def compute(msg: Message, context: Context) -> Message:
         frac_bits=int(record["frac-bits"]),
     )
     packages = dict(zip(record["client-ids"], record["packages"], strict=True))
+    # connect first: a party that refuses below closes the mesh, so the
+    # others fail at once instead of waiting for it until the timeout
     channel = TlsChannel.connect(
-        index, addresses, identity, timeout=settings.mpc.timeout
+        index, addresses, _identity(tls_dir, index), timeout=settings.mpc.timeout
     )
     try:
-        party = Party(keys, channel, config)
+        party = Party(keys, channel, config, sessions=sessions, policy=policy)
         out = party.run_clip_and_sum(
             int(record["session"]), packages, int(record["dim"])
         )
@@ -184,45 +232,33 @@ def compute(msg: Message, context: Context) -> Message:
 
 
 def checked_party_keys(
-    record: ConfigRecord, node_config: dict[str, Any], settings: ClientSettings
+    record: ConfigRecord, node_config: dict[str, Any]
 ) -> list[bytes]:
     """The parties' X25519 keys from the server, each checked against the CA.
 
-    The CA certificate is node config ``mpc-ca-file``, else ``ca.pem`` in
-    ``mpc-tls-dir`` (node or run config). A key the relaying server swapped,
-    or one without a valid attestation, raises :class:`CryptoError` and
-    nothing is encrypted.
+    The CA certificate comes from the site's own node config only
+    (``mpc-ca-file``, else ``ca.pem`` in ``mpc-tls-dir``;
+    :class:`~fedsec.policy.TrustAnchors`), never from the run config. A key
+    the relaying server swapped, or one without a valid attestation, raises
+    :class:`CryptoError` and nothing is encrypted.
     """
     from fedsec.mpc.tls import verify_party_keys
 
+    ca_file = TrustAnchors.from_node_config(node_config).require_parties_ca()
     keys = [bytes(k) for k in record["public-keys"]]
     certs = [bytes(c) for c in record.get("party-certificates", [])]
     sigs = [bytes(c) for c in record.get("key-signatures", [])]
-    if "mpc-ca-file" in node_config:
-        ca_file = Path(str(node_config["mpc-ca-file"]))
-    else:
-        folder = str(node_config.get("mpc-tls-dir", settings.mpc.tls_dir))
-        if not folder:
-            raise ConfigError(
-                "a site needs the compute parties' CA certificate to check their "
-                "keys: node config 'mpc-ca-file'"
-            )
-        ca_file = Path(folder) / "ca.pem"
     verify_party_keys(ca_file, keys, certs, sigs)
     return keys
 
 
-def _identity(
-    node_config: dict[str, Any], settings: ClientSettings, index: int
-) -> TlsIdentity:
+def _identity(tls_dir: Path, index: int) -> TlsIdentity:
     from fedsec.mpc.tls import TlsIdentity, party_name
 
-    folder = str(node_config.get("mpc-tls-dir", settings.mpc.tls_dir))
-    if not folder:
-        raise ConfigError("a compute party needs 'mpc-tls-dir'")
     name = party_name(index)
-    path = Path(folder)
-    return TlsIdentity(path / "ca.pem", path / f"{name}.pem", path / f"{name}.key")
+    return TlsIdentity(
+        tls_dir / "ca.pem", tls_dir / f"{name}.pem", tls_dir / f"{name}.key"
+    )
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -43,10 +43,11 @@ from fedsec.mpc.keys import PartyKeys, generate_party_keys
 from fedsec.mpc.party import Party, SimulatedParties
 from fedsec.mpc.range_check import coordinate_bound
 from fedsec.mpc.ring import FixedPoint
+from fedsec.mpc.sessions import MemorySessionLog
 
 CLIP = 1.0
 MAX_WEIGHT = 100
-SESSION = 1
+SESSION = 1  # repeat r runs session SESSION + r: a party computes each once
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -90,7 +91,11 @@ def plaintext(x: np.ndarray, w: np.ndarray, enc: FixedPoint) -> np.ndarray:
 
 
 def _packages(
-    keys: list[PartyKeys], x: np.ndarray, w: np.ndarray, cfg: ClipSumConfig
+    keys: list[PartyKeys],
+    x: np.ndarray,
+    w: np.ndarray,
+    cfg: ClipSumConfig,
+    session: int = SESSION,
 ) -> tuple[list[dict[int, bytes]], float]:
     per_client = []
     pk = []
@@ -101,9 +106,9 @@ def _packages(
                 x[j],
                 int(w[j]),
                 keys[0].public_keys,
-                session=SESSION,
+                session=session,
                 client_id=j,
-                encoder=cfg.encoder,
+                config=cfg,
                 clamp=cfg.coordinate_bound(x.shape[1]),
             )
         )
@@ -117,13 +122,14 @@ def run_inproc(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, An
     """fedsec with the three parties in threads of this process."""
     x, w = make_data(n, d)
     keys = generate_party_keys()
-    pk, client_s = _packages(keys, x, w, cfg)
-    times, errs = [], []
+    times, errs, client_times = [], [], []
     sim = SimulatedParties(keys, cfg)  # kept across rounds, as a simulation would
-    for _ in range(repeats):
+    for r in range(repeats):
+        pk, client_s = _packages(keys, x, w, cfg, SESSION + r)
+        client_times.append(client_s)
         before = [replace(p.channel.stats) for p in sim.parties]
         t = time.perf_counter()
-        res = sim.run(SESSION, pk, d)
+        res = sim.run(SESSION + r, pk, d)
         times.append(time.perf_counter() - t)
         errs.append(float(np.max(np.abs(res.total - plaintext(x, w, cfg.encoder)))))
     after = [p.channel.stats for p in sim.parties]
@@ -135,7 +141,7 @@ def run_inproc(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, An
         "bytes_output": 3 * 8 * (d + 1),
         "rounds": max(a.rounds - b.rounds for a, b in zip(after, before, strict=True)),
         "max_abs_error": max(errs),
-        "client_seconds_each": client_s,
+        "client_seconds_each": statistics.median(client_times),
     }
 
 
@@ -148,14 +154,17 @@ def run_tcp(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
 
     x, w = make_data(n, d)
     keys = generate_party_keys()
-    pk, client_s = _packages(keys, x, w, cfg)
+    per_session = [_packages(keys, x, w, cfg, SESSION + r) for r in range(repeats)]
+    client_s = statistics.median(s for _, s in per_session)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make_throwaway_pki(work / "pki")
         for i in range(3):
             (work / f"party{i}").mkdir()
-            for cid, blob in pk[i].items():
-                (work / f"party{i}" / f"client{cid}.bin").write_bytes(blob)
+            for r, (pk, _) in enumerate(per_session):
+                for cid, blob in pk[i].items():
+                    name = f"client{cid}-s{SESSION + r}.bin"
+                    (work / f"party{i}" / name).write_bytes(blob)
             secret = keys[i].secret.private_bytes_raw()
             (work / f"party{i}" / "secret.key").write_bytes(secret)
         (work / "public.keys").write_bytes(b"".join(keys[0].public_keys))
@@ -228,22 +237,27 @@ def tcp_worker(args: argparse.Namespace) -> None:
         pki / "ca.pem", pki / f"{party_name(i)}.pem", pki / f"{party_name(i)}.key"
     )
     n, d = args.clients[0], args.dim[0]
+    sessions = [SESSION + r for r in range(args.repeats)]
     packages = {
-        j: (work / f"party{i}" / f"client{j}.bin").read_bytes() for j in range(n)
+        s: {
+            j: (work / f"party{i}" / f"client{j}-s{s}.bin").read_bytes()
+            for j in range(n)
+        }
+        for s in sessions
     }
     cfg = ClipSumConfig(clip_norm=CLIP, max_weight=MAX_WEIGHT, frac_bits=args.frac_bits)
     chan = TlsChannel.connect(
         i, [("127.0.0.1", p) for p in args.ports], ident, timeout=60
     )
-    party = Party(keys, chan, cfg)
+    party = Party(keys, chan, cfg, sessions=MemorySessionLog(node_id=i))
     peers = [p for p in range(3) if p != i]
     seconds, protocol_bytes, output_bytes, rounds = [], 0, 0, 0
-    for _ in range(args.repeats):
+    for session in sessions:
         chan.exchange(dict.fromkeys(peers, np.zeros(1, np.uint64)), peers)  # barrier
         before = chan.stats.bytes_sent
         r0 = chan.stats.rounds
         t = time.perf_counter()
-        out = party.run_clip_and_sum(SESSION, packages, d)
+        out = party.run_clip_and_sum(session, packages[session], d)
         mid = chan.stats.bytes_sent
         rounds = chan.stats.rounds - r0
         # deliver the output shares to party 0, which combines them

@@ -16,13 +16,22 @@ add Gaussian noise generated inside the MPC, and reveal only that sum (see
 A site that sends nothing, or whose package does not decrypt, is left out.
 The strategy receives one reply with ``w + Σ w_i s_i Δ_i / Σ w_i``.
 
+Every round is a fresh session with an unpredictable 63-bit id
+(:func:`~fedsec.flower.mpc.new_session`): the sites bind it into their
+packages and each party computes an id at most once (its session log
+outlives runs, so ids must not repeat across runs either). The sites and
+the parties check the terms (:func:`~fedsec.flower.mpc.clip_sum_config`)
+against their own policies and refuse what is weaker; a party also refuses a
+session of fewer than its ``policy-min-sites`` clients.
+
 With noise (``mpc-noise-multiplier`` z > 0) the mode is differentially
 private like distributed DP: every weight is clamped to 1 inside the MPC
 (whatever a site claims), so one site moves the sum by at most C, the noise
 no coalition of ``noise_colluders`` parties knows has standard deviation
 z·C, the result is the unweighted mean of the clipped updates, and ε(δ) is
 accounted after every round with the client sampling rate, by the
-accountant and δ of the ``dp-*`` settings.
+accountant and δ of the ``dp-*`` settings. Without noise inside the MPC,
+sites that train with local DP-SGD report their ε and the largest is logged.
 """
 
 from __future__ import annotations
@@ -43,13 +52,14 @@ from fedsec.flower.mpc import (
     MPC_RECORD,
     NOT_A_PARTY,
     SHARE,
+    clip_sum_config,
     message_type,
+    new_session,
 )
 from fedsec.flower.records import content_bytes
 from fedsec.mpc.clip_and_sum import OutputShare, combine_outputs
-from fedsec.mpc.ring import FixedPoint
 from strategies.aggregate_reply import aggregate_reply, global_vector
-from strategies.backends import RoundOutcome, client_sample_rate
+from strategies.backends import RoundOutcome, client_sample_rate, max_epsilon
 
 log = logging.getLogger("fedsec")
 
@@ -61,6 +71,7 @@ class MPCBackend:
 
     def __init__(self, settings: MPCSettings, dp: DPSettings | None = None) -> None:
         self.settings = settings
+        self.terms = clip_sum_config(settings)  # what the parties are asked to run
         self.dp = dp or DPSettings()  # δ and accountant for the MPC noise
         self.rounds_done = 0
         self.parties: list[int] = []  # node ids of parties 0, 1, 2
@@ -81,12 +92,13 @@ class MPCBackend:
         if not self.parties:
             down_h, up_h = self._hello(grid, config, timeout)
             up, down = up + up_h, down + down_h
+        session = new_session()
         requests = []
         for m in messages:
             node = m.metadata.dst_node_id
             record = ConfigRecord(
                 {
-                    "session": server_round,
+                    "session": session,
                     "client-id": node,
                     "public-keys": self.public_keys,
                     "party-certificates": self.certificates,
@@ -101,6 +113,7 @@ class MPCBackend:
             )
         down += sum(content_bytes(m.content) for m in requests)
         packages: dict[int, list[bytes]] = {}
+        shared: list[Message] = []
         for reply in send_and_collect(grid, requests, timeout=timeout):
             node = reply.metadata.src_node_id
             if reply.has_error():
@@ -110,6 +123,7 @@ class MPCBackend:
             pkgs = [bytes(p) for p in reply.content[MPC_RECORD]["packages"]]
             if len(pkgs) == 3:
                 packages[node] = pkgs
+                shared.append(reply)
         metrics = {
             "shared": float(len(packages)),
             "failures": float(len(messages) - len(packages)),
@@ -117,14 +131,18 @@ class MPCBackend:
         if not packages:
             return RoundOutcome([], up, down, metrics)
         outputs, mpc_metrics, down_c, up_c = self._compute(
-            grid, server_round, packages, config, int(start.size), timeout
+            grid, session, packages, config, int(start.size), timeout
         )
         up, down = up + up_c, down + down_c
         metrics.update(mpc_metrics)
         if outputs is None:
             return RoundOutcome([], up, down, {**metrics, "aborted": 1.0})
-        result = combine_outputs(outputs, FixedPoint(self.settings.frac_bits))
+        result = combine_outputs(outputs, self.terms.encoder)
         metrics["included"] = float(len(result.clients))
+        # the sites' own ε (local DP-SGD), unless the MPC's noise is accounted
+        site_epsilon = max_epsilon(shared)
+        if site_epsilon is not None:
+            metrics["epsilon"] = site_epsilon
         if self.settings.noise_multiplier > 0:
             self.rounds_done += 1
             metrics["epsilon"] = epsilon(
@@ -142,7 +160,7 @@ class MPCBackend:
     @property
     def max_weight(self) -> int:
         """The weight clamp inside the MPC: 1 (an unweighted mean) with noise."""
-        return 1 if self.settings.noise_multiplier > 0 else self.settings.max_weight
+        return self.terms.max_weight
 
     def _hello(
         self, grid: Grid, config: ConfigRecord, timeout: float
@@ -198,7 +216,7 @@ class MPCBackend:
         dim: int,
         timeout: float,
     ) -> tuple[list[OutputShare] | None, dict[str, float], int, int]:
-        s = self.settings
+        terms = self.terms
         clients = sorted(packages)
         msgs = []
         for index, node in enumerate(self.parties):
@@ -210,10 +228,10 @@ class MPCBackend:
                     "packages": [packages[c][index] for c in clients],
                     "public-keys": self.public_keys,
                     "addresses": self.addresses,
-                    "clip-norm": s.clip_norm,
-                    "max-weight": self.max_weight,
-                    "noise-std": s.noise_multiplier * s.clip_norm,
-                    "frac-bits": s.frac_bits,
+                    "clip-norm": terms.clip_norm,
+                    "max-weight": terms.max_weight,
+                    "noise-std": terms.noise_std,
+                    "frac-bits": terms.frac_bits,
                 }
             )
             content = RecordDict({"config": config, MPC_RECORD: record})
@@ -256,7 +274,7 @@ class MPCBackend:
             metrics["mpc_seconds"] = max(metrics["mpc_seconds"], float(meta["seconds"]))
         if len(outputs) != 3:
             log.warning(
-                "mpc round %d aborted: %d of 3 output shares", session, len(outputs)
+                "mpc session %#x aborted: %d of 3 output shares", session, len(outputs)
             )
             return None, metrics, down, up
         return outputs, metrics, down, up

@@ -5,22 +5,56 @@
   address its TLS listener will use.
 - ``query.mpc_share`` (every round, to the training sites): the global model
   under ``"arrays"``, the training config under ``"config"`` and, under
-  ``"mpc"``, the session (round) and the three public keys; the reply holds
-  one AES-GCM package per party (the server relays them but cannot open them).
+  ``"mpc"``, the session id and the three public keys; the reply holds one
+  AES-GCM package per party (the server relays them but cannot open them)
+  and, under ``"metrics"``, the site's public metrics (its ε with local DP).
 - ``query.mpc_compute`` (every round, to the three parties at once): a
   party's packages, the parties' addresses and the public clip-and-sum
   parameters; the reply is the party's additive output share.
+
+The session id is fresh per round and unpredictable (63 random bits, chosen
+by the server): a party computes each id at most once, and its log outlives
+runs. Both sides derive the public terms from the run config with
+:func:`clip_sum_config`; each site binds them into its packages and checks
+them against its own policy, each party against its own.
 """
 
 from __future__ import annotations
+
+import secrets
+
+from fedsec.config import MPCSettings
+from fedsec.mpc.params import ClipSumConfig
 
 MPC_RECORD = "mpc"
 HELLO = "mpc_hello"
 SHARE = "mpc_share"
 COMPUTE = "mpc_compute"
 NOT_A_PARTY = -1
+SESSION_BITS = 63  # a ConfigRecord int is signed 64-bit
 
 
 def message_type(action: str) -> str:
     """The Flower message type of an MPC action: ``query.<action>``."""
     return f"query.{action}"
+
+
+def new_session() -> int:
+    """A fresh, unpredictable session id in ``[0, 2^63)``."""
+    return secrets.randbits(SESSION_BITS)
+
+
+def clip_sum_config(settings: MPCSettings) -> ClipSumConfig:
+    """The public terms a run asks for (the server's request; sites check them).
+
+    With noise (``mpc-noise-multiplier`` z > 0) every weight is clamped to 1
+    (sensitivity C) and the noise is ``z C``; without, the weight bound is
+    ``mpc-max-weight``.
+    """
+    noisy = settings.noise_multiplier > 0
+    return ClipSumConfig(
+        clip_norm=settings.clip_norm,
+        max_weight=1 if noisy else settings.max_weight,
+        noise_std=settings.noise_multiplier * settings.clip_norm,
+        frac_bits=settings.frac_bits,
+    )

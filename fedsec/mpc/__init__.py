@@ -7,7 +7,6 @@ security with an honest majority. See ``docs/mpc.md``. Never imports Flower.
 from fedsec.mpc.channel import Channel, ChannelStats
 from fedsec.mpc.client import ClientInputs, ShareBatch, client_share, open_client_share
 from fedsec.mpc.clip_and_sum import (
-    ClipSumConfig,
     ClipSumResult,
     OutputShare,
     clip_and_sum,
@@ -15,9 +14,11 @@ from fedsec.mpc.clip_and_sum import (
 )
 from fedsec.mpc.inproc import InProcessNetwork
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
+from fedsec.mpc.params import ClipSumConfig, require_terms
 from fedsec.mpc.party import Party, PartyReport, SimulatedParties, simulate_clip_and_sum
 from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.sessions import FileSessionLog, MemorySessionLog, SessionLog
 
 __all__ = [
     "Channel",
@@ -25,13 +26,16 @@ __all__ = [
     "ClientInputs",
     "ClipSumConfig",
     "ClipSumResult",
+    "FileSessionLog",
     "FixedPoint",
     "InProcessNetwork",
+    "MemorySessionLog",
     "OutputShare",
     "Party",
     "PartyKeys",
     "PartyReport",
     "Runtime",
+    "SessionLog",
     "ShareBatch",
     "SimulatedParties",
     "client_share",
@@ -39,5 +43,6 @@ __all__ = [
     "combine_outputs",
     "generate_party_keys",
     "open_client_share",
+    "require_terms",
     "simulate_clip_and_sum",
 ]

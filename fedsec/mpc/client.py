@@ -9,10 +9,12 @@ weight is split the same way (explicit words).
 
 Each package is encrypted to its party with ECIES: a fresh ephemeral X25519
 key per package, ``HKDF(X25519(eph, pk_party), info)`` as an AES-256-GCM key,
-and the header (version, party, session, client id, dimension, fractional
-bits) as associated data. A relaying server learns the header only; it cannot
-read, redirect (to another party, session or client id) or alter a package
-without the party noticing.
+and the header (version, party, session, client id, dimension, and the
+session's public terms: fractional bits, clipping norm, noise, weight bound,
+:func:`~fedsec.mpc.params.terms_bytes`) as associated data. A relaying
+server learns the header only; it cannot read, redirect (to another party,
+session or client id) or alter a package without the party noticing, nor
+have the parties compute on it under other terms than the client agreed to.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fedsec.errors import CryptoError, ProtocolError
 from fedsec.mpc.keys import PartyKeys, raw_public
+from fedsec.mpc.params import TERMS_SIZE, ClipSumConfig, terms_bytes
 from fedsec.mpc.prg import KEY_BYTES, hkdf, keystream_words
-from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.shares import PARTIES, Shared, nxt, stack
 
-_MAGIC = b"FSMPC1"
-_HEADER = struct.Struct("<6sBQQQB")  # magic, party, session, client, dim, frac bits
+_MAGIC = b"FSMPC2"
+# magic, party, session, client, dim, then the terms (terms_bytes)
+_HEADER = struct.Struct(f"<6sBQQQ{TERMS_SIZE}s")
 _NONCE = 12
 _PUB = 32
 _SEEDED = (0, 1)  # components expanded from seeds; component 2 travels in full
@@ -66,14 +69,12 @@ class ClientShare:
     digests: tuple[bytes, bytes]
 
 
-def _header(
-    party: int, session: int, client_id: int, dim: int, frac_bits: int
-) -> bytes:
-    return _HEADER.pack(_MAGIC, party, session, client_id, dim, frac_bits)
+def _header(party: int, session: int, client_id: int, dim: int, terms: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, party, session, client_id, dim, terms)
 
 
 def _aead_key(shared: bytes, header: bytes) -> AESGCM:
-    return AESGCM(hkdf(shared, b"fedsec/mpc/client-share/v1|" + header))
+    return AESGCM(hkdf(shared, b"fedsec/mpc/client-share/v2|" + header))
 
 
 def _words(x: npt.NDArray[np.uint64]) -> bytes:
@@ -87,7 +88,7 @@ def client_share(
     *,
     session: int,
     client_id: int,
-    encoder: FixedPoint,
+    config: ClipSumConfig,
     clamp: float | None = None,
 ) -> list[bytes]:
     """Secret-share ``update`` with ``weight`` and encrypt one package per party.
@@ -95,15 +96,17 @@ def client_share(
     Parameters
     ----------
     update
-        The 1-D model update (reals); encoded with ``encoder``.
+        The 1-D model update (reals); encoded with ``config.encoder``.
     weight
         The client's integer weight (e.g. its number of examples).
     party_public_keys
         Raw X25519 public keys of parties 0, 1, 2.
     session, client_id
         Bound into each package (associated data).
-    encoder
-        The fixed-point encoding the parties use.
+    config
+        The session's public terms the client agrees to (checked against its
+        policy by the caller); bound into each package, so the parties can
+        open it only when they run exactly these terms.
     clamp
         If given, every coordinate is first clamped to ``[-clamp, clamp]``:
         pass ``ClipSumConfig.coordinate_bound(dim)``, the bound the parties
@@ -117,7 +120,7 @@ def client_share(
     values = np.ravel(np.asarray(update, dtype=np.float64))
     if clamp is not None:
         values = np.clip(values, -clamp, clamp)
-    x = encoder.encode(values)
+    x = config.encoder.encode(values)
     dim = int(x.shape[0])
     if len(party_public_keys) != PARTIES:
         raise ProtocolError("need the public keys of exactly three parties")
@@ -130,9 +133,10 @@ def client_share(
     )
     comps: list[bytes] = [seeds[0], seeds[1], _words(x2)]
     packages = []
+    terms = terms_bytes(config)
     for i in range(PARTIES):
         j = nxt(i)
-        header = _header(i, session, client_id, dim, encoder.frac_bits)
+        header = _header(i, session, client_id, dim, terms)
         held = sorted((i, j), key=lambda k: k not in _SEEDED)  # seeds first
         body = _words(w[[i, j]]) + b"".join(comps[k] for k in held)
         eph = X25519PrivateKey.generate()
@@ -188,16 +192,16 @@ class ShareBatch:
         The party's keys.
     capacity
         Maximum number of clients.
-    dim, frac_bits
-        Expected dimension and encoding (checked against every header).
+    dim, config
+        Expected dimension and terms (checked against every header).
     """
 
     def __init__(
-        self, keys: PartyKeys, capacity: int, dim: int, frac_bits: int
+        self, keys: PartyKeys, capacity: int, dim: int, config: ClipSumConfig
     ) -> None:
         self.keys = keys
         self.dim = dim
-        self.frac_bits = frac_bits
+        self.terms = terms_bytes(config)
         self._a = np.empty((capacity, dim), dtype=np.uint64)
         self._b = np.empty((capacity, dim), dtype=np.uint64)
         self._w = np.empty((capacity, 2), dtype=np.uint64)
@@ -206,12 +210,12 @@ class ShareBatch:
         self.digests: list[tuple[bytes, bytes]] = []
         self._mac_keys: tuple[int, tuple[bytes, bytes]] | None = None
 
-    def fits(self, capacity: int, dim: int, frac_bits: int) -> bool:
-        """Whether this batch can be :meth:`reset` for the given shape."""
+    def fits(self, capacity: int, dim: int, config: ClipSumConfig) -> bool:
+        """Whether this batch can be :meth:`reset` for the given shape and terms."""
         return (
             self._a.shape[0] >= capacity
             and self.dim == dim
-            and self.frac_bits == frac_bits
+            and self.terms == terms_bytes(config)
         )
 
     def reset(self) -> None:
@@ -226,13 +230,13 @@ class ShareBatch:
         ------
         CryptoError
             If the package is not for this party, session, client, dimension
-            or encoding, or was altered (one opaque error at the trust
+            or terms, or was altered (one opaque error at the trust
             boundary), or the batch is full or the client is a duplicate.
         """
         i = self.keys.index
         if len(self.ids) >= self._a.shape[0] or client_id in self.ids:
             raise CryptoError("client package rejected", stage="open", node_id=i)
-        header = _header(i, session, client_id, self.dim, self.frac_bits)
+        header = _header(i, session, client_id, self.dim, self.terms)
         j = nxt(i)
         held = sorted((i, j), key=lambda k: k not in _SEEDED)
         size = 16 + sum(KEY_BYTES if k in _SEEDED else 8 * self.dim for k in held)
@@ -293,10 +297,10 @@ def open_client_share(
     session: int,
     client_id: int,
     dim: int,
-    frac_bits: int,
+    config: ClipSumConfig,
 ) -> ClientShare:
     """Decrypt one package (see :meth:`ShareBatch.add`) into a :class:`ClientShare`."""
-    batch = ShareBatch(keys, 1, dim, frac_bits)
+    batch = ShareBatch(keys, 1, dim, config)
     batch.add(package, session=session, client_id=client_id)
     got = batch.inputs()
     return ClientShare(x=got.x[0], w=got.w[0:1], digests=got.digests[0])

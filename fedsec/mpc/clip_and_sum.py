@@ -10,11 +10,14 @@ Run identically (SPMD) by the three parties on replicated shares
    third party cannot test guesses of an input against them).
    Every component is held by two parties; a client is kept only if all
    three parties have it and both holders of each component agree (a client
-   that sent nothing, or inconsistent shares, is left out). One round.
+   that sent nothing, or inconsistent shares, is left out). Each party also
+   announces its least session size (its policy's ``min-sites``); with fewer
+   agreed clients than the largest, all three refuse. One round.
 2. *Ranges.* Every coordinate is checked to be below a public bound
    (:mod:`fedsec.mpc.range_check`, two rounds, one message of the inputs'
    size); a client with a coordinate beyond it is left out. This is what
-   keeps a crafted update from wrapping its squared norm around 2^64.
+   keeps a crafted update from wrapping its squared norm around 2^64. The
+   session size is checked again on the clients that remain.
 3. *Norms.* ``s_j = ||x_j||^2`` is a dot product: local cross terms summed
    over the d coordinates, exact thanks to the range check; ``s_j k`` with a
    public integer ``k ~ 2^g / C^2`` is reshared (one round of n scalars).
@@ -49,72 +52,19 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fedsec.errors import ConfigError, ProtocolError
+from fedsec.errors import ConfigError, PolicyError, ProtocolError
 from fedsec.mpc.arithmetic import add_public, mul, reshare
 from fedsec.mpc.boolean import a2b, bit_injection, select
 from fedsec.mpc.client import ClientInputs
 from fedsec.mpc.noise import gaussian, party_noise_std
-from fedsec.mpc.range_check import (
-    check_ranges,
-    coordinate_bits,
-    coordinate_bound,
-    ratio,
-)
+from fedsec.mpc.params import ClipSumConfig as ClipSumConfig  # re-exported
+from fedsec.mpc.range_check import check_ranges, coordinate_bits, ratio
 from fedsec.mpc.ring import FixedPoint, Ring
 from fedsec.mpc.rsqrt import clipped_rsqrt_of_bits
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import PARTIES, Shared
 
 _ONE = np.uint64(1)
-
-
-@dataclass(frozen=True)
-class ClipSumConfig:
-    """Public parameters all three parties agree on.
-
-    Attributes
-    ----------
-    clip_norm
-        C: every client's update is scaled to L2 norm at most C.
-    max_weight
-        W_max: weights are clamped to [0, W_max].
-    noise_std
-        sigma: standard deviation of the Gaussian noise no coalition of
-        ``noise_colluders`` parties knows (0 disables noise).
-    noise_colluders
-        t in {0, 1, 2}; each party adds variance sigma^2 / (3 - t).
-    frac_bits
-        Fractional bits f of the fixed-point encoding. Limits: every
-        coordinate below :meth:`coordinate_bound` (honest clients clamp to
-        it; a client beyond three times it is left out) and
-        ``n W_max C < 2^(63 - 2f)`` for the output.
-    """
-
-    clip_norm: float
-    max_weight: int = 1
-    noise_std: float = 0.0
-    noise_colluders: int = 1
-    frac_bits: int = 16
-
-    def __post_init__(self) -> None:
-        if not self.clip_norm > 0:
-            raise ConfigError("clip_norm must be positive")
-        if not 1 <= self.max_weight < 2**31:
-            raise ConfigError("max_weight must be in [1, 2^31)")
-        party_noise_std(self.noise_std, self.noise_colluders)
-
-    @property
-    def encoder(self) -> FixedPoint:
-        """The fixed-point encoder these parameters imply."""
-        return FixedPoint(self.frac_bits)
-
-    def coordinate_bound(self, dim: int) -> float:
-        """Largest coordinate magnitude a client may send for a ``dim``-vector.
-
-        Clients clamp their update to it before sharing
-        (``client_share(..., clamp=...)``); see :mod:`fedsec.mpc.range_check`.
-        """
-        return coordinate_bound(dim, self.clip_norm, self.frac_bits)
 
 
 @dataclass(frozen=True)
@@ -181,13 +131,21 @@ class ClipSumResult:
     weight: int
 
 
-def agree_on_clients(rt: Runtime, inputs: ClientInputs) -> list[int]:
-    """Ids of the clients present at all parties with consistent shares. One round."""
+def agree_on_clients(
+    rt: Runtime, inputs: ClientInputs, min_clients: int
+) -> tuple[list[int], int]:
+    """Agree on the clients and on the least session size. One round.
+
+    Returns the ids of the clients present at all parties with consistent
+    shares, and the largest ``min_clients`` any party announced: every party
+    then refuses a session below it at the same point, so none waits for a
+    peer that already refused.
+    """
     ids = list(inputs.ids)
     dig = b"".join(d0 + d1 for d0, d1 in inputs.digests)
     msg = np.concatenate(
         [
-            np.array([len(ids)], dtype=np.uint64),
+            np.array([len(ids), min_clients], dtype=np.uint64),
             np.array(ids, dtype=np.uint64),
             np.frombuffer(dig, dtype=np.uint64),
         ]
@@ -196,27 +154,48 @@ def agree_on_clients(rt: Runtime, inputs: ClientInputs) -> list[int]:
     got = rt.channel.exchange(dict.fromkeys(peers, msg), peers)
     got[rt.index] = msg
     held: list[dict[int, tuple[bytes, bytes]]] = []
+    least = min_clients
     for p in range(PARTIES):
         m = got[p]
-        n = int(m[0]) if m.size else -1
-        if n < 0 or m.size != 1 + n + 8 * n:
+        n = int(m[0]) if m.size >= 2 else -1
+        if n < 0 or m.size != 2 + n + 8 * n or not 1 <= int(m[1]) < 2**31:
             raise ProtocolError(
                 "malformed client digest message", stage="agree", node_id=p
             )
-        raw = m[1 + n :].tobytes()
+        least = max(least, int(m[1]))
+        raw = m[2 + n :].tobytes()
         held.append(
             {
                 int(c): (raw[64 * k : 64 * k + 32], raw[64 * k + 32 : 64 * k + 64])
-                for k, c in enumerate(m[1 : 1 + n])
+                for k, c in enumerate(m[2 : 2 + n])
             }
         )
     common = set(held[0]) & set(held[1]) & set(held[2])
     # component k is the first of party k and the second of party k - 1
-    return sorted(
+    clients = sorted(
         c
         for c in common
         if all(held[k][c][0] == held[(k - 1) % PARTIES][c][1] for k in range(PARTIES))
     )
+    return clients, least
+
+
+def require_clients(
+    count: int, least: int, own: int, *, stage: str, node_id: int
+) -> None:
+    """Refuse a session of fewer than ``least`` included clients.
+
+    ``own`` is this party's ``min-sites``; ``least`` the largest announced.
+    """
+    if count < least:
+        whose = "" if least == own else " (a peer's policy)"
+        raise PolicyError(
+            "min-sites",
+            least,
+            f"a session of {count} usable client(s){whose}",
+            stage=stage,
+            node_id=node_id,
+        )
 
 
 def _clamp_weights(rt: Runtime, w: Shared, bits: Shared, max_weight: int) -> Shared:
@@ -232,17 +211,28 @@ def _clamp_weights(rt: Runtime, w: Shared, bits: Shared, max_weight: int) -> Sha
 
 
 def clip_and_sum(
-    rt: Runtime, inputs: ClientInputs, config: ClipSumConfig
+    rt: Runtime, inputs: ClientInputs, config: ClipSumConfig, *, min_clients: int
 ) -> OutputShare:
-    """Run the program at this party; returns its additive output share."""
+    """Run the program at this party; returns its additive output share.
+
+    ``min_clients`` is this party's least number of clients in a session
+    (its policy's ``min-sites``): checked, against the largest any party
+    announced, on the clients agreed on and again on those that pass the
+    range check, before anything depending on an input is computed. A
+    session of one client would release that client's clipped update.
+
+    Raises
+    ------
+    PolicyError
+        If fewer clients than that are usable (all three parties refuse).
+    """
     f = rt.encoder.frac_bits
     if f != config.frac_bits:
         raise ConfigError("runtime and program disagree on frac_bits", node_id=rt.index)
-    clients = agree_on_clients(rt, inputs)
-    if not clients:
-        raise ProtocolError(
-            "no client input is usable", stage="agree", node_id=rt.index
-        )
+    if not 1 <= min_clients < 2**31:
+        raise ConfigError("min_clients must be in [1, 2^31)", node_id=rt.index)
+    clients, least = agree_on_clients(rt, inputs, min_clients)
+    require_clients(len(clients), least, min_clients, stage="agree", node_id=rt.index)
     xs, w = inputs.x, inputs.w
     if clients != list(inputs.ids):  # rare: drop rows (copies)
         rows = [inputs.ids.index(c) for c in clients]
@@ -250,12 +240,9 @@ def clip_and_sum(
     ok = check_ranges(rt, xs, coordinate_bits(xs.shape[1], config.clip_norm, f))
     if not ok.all():
         keep = [i for i in range(len(clients)) if ok[i]]
-        if not keep:
-            raise ProtocolError(
-                "no client input is within range", stage="range", node_id=rt.index
-            )
         clients = [clients[i] for i in keep]
         xs, w = xs[keep], w[keep]
+    require_clients(len(clients), least, min_clients, stage="range", node_id=rt.index)
     n, d = xs.shape
     # ||x||^2 at 2f bits: local share x_i.x_i + 2 x_i.x_{i+1}, exact (ranges).
     sq = np.einsum("ij,ij->i", xs.a, xs.a) + np.uint64(2) * np.einsum(

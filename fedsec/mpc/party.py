@@ -1,11 +1,21 @@
 """A compute party, driven by messages: the object a Flower handler wraps.
 
-``Party(keys, channel, config)`` holds its long-term key and its channel to
-the other two parties. For each session (training round) the driver hands it
-the encrypted client packages addressed to it; the party decrypts them, runs
+``Party(keys, channel, config, sessions=..., policy=...)`` holds its
+long-term key, its channel to the other two parties, its session log and its
+own policy. For each session the driver hands it the encrypted client
+packages addressed to it; the party decrypts them, runs
 :func:`~fedsec.mpc.clip_and_sum.clip_and_sum` with the other two over the
 channel, and returns its :class:`~fedsec.mpc.clip_and_sum.OutputShare`, which
 the driver forwards to the server. Only that output share leaves the party.
+
+The party decides, whatever the driver or the server asks
+(``docs/mpc.md``, "The parties' policy"): it refuses terms weaker than its
+policy (:func:`~fedsec.mpc.params.require_terms`: mode ``mpc``, clipping
+norm, weight bound, noise) when it is built, a session id it has logged
+before (:mod:`fedsec.mpc.sessions`; logged and synced before it computes
+anything), and a session of fewer clients than its ``min-sites`` (checked
+inside the program on the clients actually included). Every refusal is one
+typed error, raised before any output share exists.
 
 :func:`simulate_clip_and_sum` is the *simulation shortcut*: one process holds
 all three parties' secret keys and runs them in threads over the in-process
@@ -23,7 +33,6 @@ from fedsec.errors import CryptoError
 from fedsec.mpc.channel import Channel, ChannelStats
 from fedsec.mpc.client import ClientInputs, ShareBatch
 from fedsec.mpc.clip_and_sum import (
-    ClipSumConfig,
     ClipSumResult,
     OutputShare,
     clip_and_sum,
@@ -32,8 +41,14 @@ from fedsec.mpc.clip_and_sum import (
 from fedsec.mpc.inproc import InProcessNetwork
 from fedsec.mpc.keys import PartyKeys
 from fedsec.mpc.local import run_threads
+from fedsec.mpc.params import MODE, ClipSumConfig, require_terms
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.sessions import MemorySessionLog, SessionLog, check_session_id
 from fedsec.mpc.shares import PARTIES
+from fedsec.policy import SitePolicy
+
+#: The policy of a party that was given none: the default floors, mode ``mpc``.
+DEFAULT_POLICY = SitePolicy(modes=frozenset({MODE}))
 
 
 @dataclass(frozen=True)
@@ -56,15 +71,34 @@ class Party:
     channel
         Its endpoint to the other two parties (in-process or TCP+mTLS).
     config
-        The public clip-and-sum parameters.
+        The public clip-and-sum parameters (the server's request).
+    sessions
+        The party's session log: a :class:`~fedsec.mpc.sessions.FileSessionLog`
+        for a party that must remember its sessions across restarts.
+    policy
+        The party's own policy (default: :data:`DEFAULT_POLICY`).
+
+    Raises
+    ------
+    PolicyError
+        If ``config`` is weaker than ``policy``.
     """
 
     def __init__(
-        self, keys: PartyKeys, channel: Channel, config: ClipSumConfig
+        self,
+        keys: PartyKeys,
+        channel: Channel,
+        config: ClipSumConfig,
+        *,
+        sessions: SessionLog,
+        policy: SitePolicy = DEFAULT_POLICY,
     ) -> None:
+        require_terms(policy, config, node_id=keys.index)
         self.keys = keys
         self.channel = channel
         self.config = config
+        self.sessions = sessions
+        self.policy = policy
         self.last_report: PartyReport | None = None
         self._batch: ShareBatch | None = None
 
@@ -82,12 +116,12 @@ class Party:
         long-running party does not pay for fresh memory every round; the
         returned inputs are only valid until the next call.
         """
-        f = self.config.frac_bits
-        if self._batch is not None and self._batch.fits(len(packages), dim, f):
+        cfg = self.config
+        if self._batch is not None and self._batch.fits(len(packages), dim, cfg):
             batch = self._batch
             batch.reset()  # the previous session's output share is already out
         else:
-            batch = self._batch = ShareBatch(self.keys, len(packages), dim, f)
+            batch = self._batch = ShareBatch(self.keys, len(packages), dim, cfg)
         rejected: list[int] = []
         for cid in sorted(packages):
             try:
@@ -103,13 +137,23 @@ class Party:
 
         All three parties must call this for the same ``session`` at the same
         time (they talk over the channel). Fresh PRF keys per session.
+
+        Raises
+        ------
+        MaliciousServerError
+            If ``session`` is in the party's session log (checked and logged
+            first, before any package is opened).
+        PolicyError
+            If fewer clients than the policy's ``min-sites`` are usable.
         """
         start = time.perf_counter()
+        check_session_id(session, self.index)
+        self.sessions.claim(session)
         shares, rejected = self.open_packages(session, packages, dim)
         rt = Runtime(
             self.index, self.channel, self.keys.randomness(session), self.config.encoder
         )
-        out = clip_and_sum(rt, shares, self.config)
+        out = clip_and_sum(rt, shares, self.config, min_clients=self.policy.min_sites)
         self.last_report = PartyReport(
             self.index, tuple(rejected), time.perf_counter() - start, self.channel.stats
         )
@@ -122,6 +166,7 @@ class SimulatedParties:
     Holds an in-process network and three :class:`Party` objects, so their
     decryption buffers are reused from one round to the next. See the module
     docstring for the trust caveat: this process holds every party's secret.
+    The parties' checks hold here too.
 
     Parameters
     ----------
@@ -129,13 +174,33 @@ class SimulatedParties:
         The three parties' keys.
     config
         Public parameters.
+    policy
+        The three parties' policy (default: :data:`DEFAULT_POLICY`).
+    sessions
+        The three parties' session logs (default: in memory, for the
+        lifetime of this object).
     """
 
-    def __init__(self, keys: Sequence[PartyKeys], config: ClipSumConfig) -> None:
+    def __init__(
+        self,
+        keys: Sequence[PartyKeys],
+        config: ClipSumConfig,
+        *,
+        policy: SitePolicy = DEFAULT_POLICY,
+        sessions: Sequence[SessionLog] | None = None,
+    ) -> None:
         self.config = config
         self.network = InProcessNetwork()
+        logs = sessions or [MemorySessionLog(node_id=i) for i in range(PARTIES)]
         self.parties = [
-            Party(keys[i], self.network.channel(i), config) for i in range(PARTIES)
+            Party(
+                keys[i],
+                self.network.channel(i),
+                config,
+                sessions=logs[i],
+                policy=policy,
+            )
+            for i in range(PARTIES)
         ]
 
     def run(
@@ -160,6 +225,8 @@ def simulate_clip_and_sum(
     packages: Sequence[Mapping[int, bytes]],
     dim: int,
     config: ClipSumConfig,
+    *,
+    policy: SitePolicy = DEFAULT_POLICY,
 ) -> tuple[ClipSumResult, list[Party]]:
     """Run the three parties in this process once (the simulation shortcut).
 
@@ -168,13 +235,15 @@ def simulate_clip_and_sum(
     keys
         The three parties' keys (this process holds all secrets: see module).
     session
-        Session (round) number.
+        Session id (fresh per round; each computed at most once).
     packages
         ``packages[i]`` maps client id to the package for party ``i``.
     dim
         Update dimension.
     config
         Public parameters.
+    policy
+        The three parties' policy (default: :data:`DEFAULT_POLICY`).
 
     Returns
     -------
@@ -182,5 +251,5 @@ def simulate_clip_and_sum(
         The combined result and the three parties (for their reports).
         Use :class:`SimulatedParties` to keep the parties across rounds.
     """
-    sim = SimulatedParties(keys, config)
+    sim = SimulatedParties(keys, config, policy=policy)
     return sim.run(session, packages, dim), sim.parties

@@ -8,22 +8,23 @@ import pytest
 from fedsec.errors import CryptoError
 from fedsec.mpc.client import client_share, open_client_share
 from fedsec.mpc.keys import generate_party_keys
-from fedsec.mpc.ring import FixedPoint
+from fedsec.mpc.params import ClipSumConfig
 
-ENC = FixedPoint(16)
+CFG = ClipSumConfig(clip_norm=1.0, max_weight=50)
+ENC = CFG.encoder
 
 
 @pytest.fixture(scope="module")
 def setup():
     keys = generate_party_keys()
     x = np.linspace(-3, 3, 101)
-    pk = client_share(x, 42, keys[0].public_keys, session=5, client_id=9, encoder=ENC)
+    pk = client_share(x, 42, keys[0].public_keys, session=5, client_id=9, config=CFG)
     return keys, x, pk
 
 
-def _open(keys, i, pkg, session=5, client_id=9, dim=101):
+def _open(keys, i, pkg, session=5, client_id=9, dim=101, config=CFG):
     return open_client_share(
-        keys[i], pkg, session=session, client_id=client_id, dim=dim, frac_bits=16
+        keys[i], pkg, session=session, client_id=client_id, dim=dim, config=config
     )
 
 
@@ -59,6 +60,25 @@ def test_replay_into_other_session_or_client_is_rejected(setup) -> None:
         _open(keys, 1, pk[1], dim=100)
 
 
+@pytest.mark.parametrize(
+    "terms",
+    [
+        ClipSumConfig(clip_norm=2.0, max_weight=50),  # a larger clipping norm
+        ClipSumConfig(clip_norm=1.0, max_weight=51),  # a larger weight bound
+        ClipSumConfig(clip_norm=1.0, max_weight=50, noise_std=0.1),  # other noise
+        ClipSumConfig(clip_norm=1.0, max_weight=50, noise_colluders=0),
+        ClipSumConfig(clip_norm=1.0, max_weight=50, frac_bits=15),
+    ],
+)
+def test_a_party_running_other_terms_cannot_open(setup, terms) -> None:
+    # the client bound the terms it agreed to; a server that tells the parties
+    # other terms than it told the site gets that site's package left out
+    keys, _, pk = setup
+    _open(keys, 1, pk[1])
+    with pytest.raises(CryptoError):
+        _open(keys, 1, pk[1], config=terms)
+
+
 def test_tampered_package_is_rejected(setup) -> None:
     keys, _, pk = setup
     bad = bytearray(pk[2])
@@ -77,7 +97,7 @@ def test_outsider_key_cannot_open(setup) -> None:
 def test_ciphertexts_do_not_contain_the_plaintext() -> None:
     keys = generate_party_keys()
     x = np.full(64, 1.0)
-    pk = client_share(x, 1, keys[0].public_keys, session=1, client_id=1, encoder=ENC)
+    pk = client_share(x, 1, keys[0].public_keys, session=1, client_id=1, config=CFG)
     encoded = ENC.encode(x).tobytes()
     assert all(encoded[:64] not in p for p in pk)
 

@@ -14,7 +14,6 @@ import pytest
 from flwr.app import ConfigRecord
 
 from clients.mpc_handlers import checked_party_keys
-from fedsec.config import ClientSettings
 from fedsec.errors import ConfigError, CryptoError
 from fedsec.mpc.keys import generate_party_keys
 from fedsec.mpc.tls import (
@@ -88,12 +87,11 @@ def test_missing_attestations_are_refused(pki) -> None:
 
 def test_the_site_handler_checks_before_encrypting(pki) -> None:
     folder, keys, certs, sigs = pki
-    settings = ClientSettings.from_mapping({"mpc-mode": "clip_and_sum"})
     record = ConfigRecord(
         {"public-keys": keys, "party-certificates": certs, "key-signatures": sigs}
     )
     node = {"mpc-ca-file": str(folder / "ca.pem")}
-    assert checked_party_keys(record, node, settings) == keys
+    assert checked_party_keys(record, node) == keys
     swapped = ConfigRecord(
         {
             "public-keys": [keys[1], keys[0], keys[2]],
@@ -102,6 +100,6 @@ def test_the_site_handler_checks_before_encrypting(pki) -> None:
         }
     )
     with pytest.raises(CryptoError):
-        checked_party_keys(swapped, node, settings)
+        checked_party_keys(swapped, node)
     with pytest.raises(ConfigError, match="mpc-ca-file"):
-        checked_party_keys(record, {}, settings)
+        checked_party_keys(record, {})

@@ -133,13 +133,13 @@ def test_the_wrap_around_attack_no_longer_escapes_clipping() -> None:
             keys[0].public_keys,
             session=1,
             client_id=j,
-            encoder=cfg.encoder,
+            config=cfg,
             clamp=cfg.coordinate_bound(d),
         )
         for j in range(3)
     }
     pk[3] = client_share(  # the attacker does not clamp
-        attack, 1, keys[0].public_keys, session=1, client_id=3, encoder=cfg.encoder
+        attack, 1, keys[0].public_keys, session=1, client_id=3, config=cfg
     )
     packages = [{j: p[i] for j, p in pk.items()} for i in range(3)]
     res, _ = simulate_clip_and_sum(keys, 1, packages, d, cfg)
@@ -156,17 +156,22 @@ def test_honest_clients_clamp_to_the_bound() -> None:
     bound = cfg.coordinate_bound(d)
     x = np.zeros(d)
     x[0], x[1] = 10 * bound, -10 * bound
-    pk = client_share(
-        x,
-        1,
-        keys[0].public_keys,
-        session=1,
-        client_id=0,
-        encoder=cfg.encoder,
-        clamp=bound,
-    )
-    res, _ = simulate_clip_and_sum(keys, 1, [{0: p} for p in pk], d, cfg)
-    assert res.clients == (0,)
+    # two all-zero clients besides: a party computes no session of one client
+    pk = {
+        j: client_share(
+            x if j == 0 else np.zeros(d),
+            1,
+            keys[0].public_keys,
+            session=1,
+            client_id=j,
+            config=cfg,
+            clamp=bound,
+        )
+        for j in range(3)
+    }
+    packages = [{j: p[i] for j, p in pk.items()} for i in range(3)]
+    res, _ = simulate_clip_and_sum(keys, 1, packages, d, cfg)
+    assert res.clients == (0, 1, 2)
     want = np.zeros(d)
     want[0], want[1] = bound, -bound
     want *= min(1.0, cfg.clip_norm / np.linalg.norm(want))

@@ -15,6 +15,7 @@ from fedsec.mpc.client import client_share
 from fedsec.mpc.clip_and_sum import ClipSumConfig, combine_outputs
 from fedsec.mpc.keys import generate_party_keys
 from fedsec.mpc.party import Party
+from fedsec.mpc.sessions import MemorySessionLog
 from fedsec.mpc.tcp import TlsChannel
 from fedsec.mpc.tls import make_throwaway_pki
 from fedsec.net import free_ports
@@ -54,14 +55,14 @@ def test_mesh_exchanges_messages_and_runs_clip_and_sum(tmp_path: Path) -> None:
                 keys[0].public_keys,
                 session=9,
                 client_id=j,
-                encoder=cfg.encoder,
+                config=cfg,
             )
             for j in range(3)
         ]
         outs: list = [None] * 3
 
         def party(i: int) -> None:
-            p = Party(keys[i], chans[i], cfg)
+            p = Party(keys[i], chans[i], cfg, sessions=MemorySessionLog(node_id=i))
             outs[i] = p.run_clip_and_sum(9, {j: pk[j][i] for j in range(3)}, 100)
 
         ts = [threading.Thread(target=party, args=(i,)) for i in range(3)]

@@ -41,7 +41,7 @@ def _view(x: np.ndarray, w: np.ndarray, party: int) -> tuple[np.ndarray, np.ndar
             keys[0].public_keys,
             session=1,
             client_id=j,
-            encoder=CFG.encoder,
+            config=CFG,
             clamp=CFG.coordinate_bound(x.shape[1]),
         )
         for j in range(len(x))
@@ -55,7 +55,7 @@ def _view(x: np.ndarray, w: np.ndarray, party: int) -> tuple[np.ndarray, np.ndar
                     session=1,
                     client_id=j,
                     dim=x.shape[1],
-                    frac_bits=16,
+                    config=CFG,
                 )
                 for j in range(len(x))
             }
@@ -65,7 +65,7 @@ def _view(x: np.ndarray, w: np.ndarray, party: int) -> tuple[np.ndarray, np.ndar
     net = InProcessNetwork(timeout=20)
     recs = [RecordingChannel(net.channel(i)) for i in range(3)]
     rts = [Runtime(i, recs[i], keys[i].randomness(1), CFG.encoder) for i in range(3)]
-    run_threads(rts, lambda rt, inp: clip_and_sum(rt, inp, CFG), inputs)
+    run_threads(rts, lambda rt, inp: clip_and_sum(rt, inp, CFG, min_clients=3), inputs)
     own = inputs[party]
     # Public messages are left out: the metadata round (two messages) and the
     # range-check verdicts (two messages, zeros for honest clients). In the

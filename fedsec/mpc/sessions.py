@@ -2,9 +2,9 @@
 
 Every clip-and-sum session releases a fresh noise draw. A server that could
 have the parties run the same session (the same client packages) again and
-again would average that noise away (20 re-runs cut its standard deviation
-by sqrt(20), yet the accountant counts one release), so a party computes a
-session id at most once, and remembers that across restarts. Client
+again would average that noise away (n re-runs divide its standard
+deviation by sqrt(n), yet the accountant counts one release), so a party
+computes a session id at most once, and remembers that across restarts. Client
 packages are bound to their session id (AES-GCM associated data), so a new
 session id cannot reuse old packages either.
 
@@ -12,7 +12,7 @@ session id cannot reuse old packages either.
 created 0600, one line of 16 hex digits per session after a header line.
 :meth:`~FileSessionLog.claim` takes an exclusive ``flock``, reads only what
 was appended since its last read (at most ``max_bytes`` in all), refuses a
-logged id, appends the new one and ``fsync``\\ s it, all before the party
+logged id, appends the new one and syncs it (``fsync``), all before the party
 computes anything. A log that shrank, was replaced, is writable by others or
 does not parse is refused (fail closed). :class:`MemorySessionLog` remembers
 sessions for the object's lifetime only (tests, the simulation shortcut).

@@ -54,3 +54,20 @@ def test_mpc_noise_is_accounted_like_central_dp_with_unit_weights() -> None:
     assert eps[0] < eps[1]
     assert [r.extra["included"] for r in history.rounds] == [10, 10]
     assert history.final.accuracy >= 0.75  # noise z·C on a mean of 10 clipped updates
+
+
+def test_local_dp_sites_report_their_epsilon_through_mpc() -> None:
+    """Sites training with DP-SGD send their ε with their packages; the max is shown."""
+    cfg = RunConfig.from_mapping(
+        {
+            "num-server-rounds": 1,
+            "mpc-mode": "clip_and_sum",
+            "dp-mode": "local_opacus",
+            "dp-noise-multiplier": 1.0,
+            "local-epochs": 1,
+        }
+    )
+    history = simulate(cfg, num_clients=3)
+    (round_,) = history.rounds
+    assert round_.extra["included"] == 3
+    assert round_.extra["epsilon"] > 0

@@ -83,9 +83,10 @@ def _load(
     signing_key = None
     if settings.secagg.mode == "active":
         anchors = trust_anchors(context)
+        folder = anchors.require_keys_dir()
         if not anchors.site_name:
             raise ConfigError("the active variant needs node config 'secagg-site'")
-        signing_key = load_signing_key(anchors.require_keys_dir(), anchors.site_name)
+        signing_key = load_signing_key(folder, anchors.site_name)
     return SecAggClient(
         context.node_id,
         settings.secagg.protocol_config(),

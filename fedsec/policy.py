@@ -20,12 +20,14 @@ key                        default      what it bounds
                                         ``semi_honest``, ``active``, ``mpc``
 ``min-sites``              3            fewest sites in a key set, an MPC session,
                                         a released statistic
-``min-threshold``          2            fewest shares ``t`` that reveal a secret
+``min-threshold``          2            fewest shares ``t`` that reveal a secret,
+                                        not counting colluders' shares
 ``min-threshold-fraction`` 0.5          ``t`` as a fraction of the site's
                                         closed neighbourhood
 ``colluders``              0            sites assumed to collude with the server:
-                                        ``t >= colluders + 2``, and in the active
-                                        variant ``2t > |N[u]| + colluders``
+                                        ``t >= min-threshold + colluders``, and in
+                                        the active variant ``2t > |N[u]| +
+                                        colluders``
 ``min-noise-multiplier``   0.0          least noise multiplier ``z`` of any DP
                                         mode, *after* dropouts
 ``require-dp``             false        refuse every mode without DP noise
@@ -202,8 +204,7 @@ class SitePolicy:
         neighbourhood, cannot exist (``docs/threat-model.md``).
         """
         least = max(
-            self.min_threshold,
-            self.colluders + 2,
+            self.min_threshold + self.colluders,
             math.ceil(self.min_threshold_fraction * neighbourhood - 1e-9),
         )
         if active:
@@ -216,9 +217,11 @@ class SitePolicy:
             return
         if t < self.min_threshold:
             raise PolicyError("min-threshold", self.min_threshold, f"t={t}")
-        if t < self.colluders + 2:
+        if t < self.min_threshold + self.colluders:
             raise PolicyError(
-                "colluders", self.colluders, f"t={t} (needs t >= colluders + 2)"
+                "colluders",
+                self.colluders,
+                f"t={t} (needs t >= min-threshold + colluders)",
             )
         if active and 2 * t <= neighbourhood + self.colluders:
             raise PolicyError(

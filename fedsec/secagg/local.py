@@ -40,7 +40,8 @@ Drops = Mapping[Stage, set[int]]
 class LocalFederation:
     """A server and ``node_ids`` clients wired together in memory.
 
-    Every client holds ``policy`` (default: the default floors, any variant).
+    Every client holds ``policy`` (default: the default floors, any variant),
+    or its own from ``policies``.
     """
 
     config: SecAggConfig
@@ -49,6 +50,7 @@ class LocalFederation:
     policy: SitePolicy = field(
         default_factory=lambda: SitePolicy(modes=frozenset(MODES))
     )
+    policies: Mapping[int, SitePolicy] = field(default_factory=dict)
     clients: dict[int, SecAggClient] = field(init=False)
     server: SecAggServer = field(init=False)
     client_seconds: dict[int, float] = field(default_factory=dict)
@@ -63,11 +65,15 @@ class LocalFederation:
                 self.config,
                 signing_key=signing[u],
                 verify_keys=verify,
-                policy=self.policy,
+                policy=self.policy_of(u),
             )
             for u in self.node_ids
         }
         self.server = SecAggServer(self.config, verify_keys=verify)
+
+    def policy_of(self, node: int) -> SitePolicy:
+        """The policy client ``node`` holds."""
+        return self.policies.get(node, self.policy)
 
     def setup(self, drops: Drops | None = None) -> None:
         """Run advertise + share keys; clients in ``drops[stage]`` stay silent."""
@@ -139,7 +145,7 @@ class LocalFederation:
         client = self.clients[node]
         if self.wire:
             req = type(req).from_record(req.to_record())
-            client = SecAggClient.from_bytes(client.to_bytes(), self.policy)
+            client = SecAggClient.from_bytes(client.to_bytes(), self.policy_of(node))
         reply: ClientMessage
         if isinstance(req, AdvertiseKeysRequest):
             reply = client.advertise_keys(req)

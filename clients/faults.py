@@ -2,19 +2,25 @@
 
 A dropping site raises :class:`InjectedDropout` at the named stage; the
 handler turns it into an error reply, which the server treats exactly like a
-site that went silent. A poisoning site scales its model update.
+site that went silent. A poisoning site scales its model update. A corrupting
+site sends garbage share ciphertexts in secure-aggregation set-up, signed with
+its own key in the active variant: a malicious site, not a broken network.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from fedsec.config import FaultSettings
+from fedsec.crypto import signatures
 from fedsec.errors import FedsecError
 from fedsec.flower.records import Weights
+from fedsec.secagg.keyschedule import share_statement
+from fedsec.secagg.messages import ShareKeys
 
 
 class InjectedDropout(FedsecError):
@@ -50,3 +56,28 @@ def maybe_poison(
     return type(trained)(
         (k, start[k] + scale * (v - start[k])) for k, v in trained.items()
     )
+
+
+def maybe_corrupt_shares(
+    node_config: Mapping[str, Any],
+    faults: FaultSettings,
+    out: ShareKeys,
+    node_id: int,
+    signing_key: bytes | None,
+) -> ShareKeys:
+    """A corrupting site replaces its share ciphertexts with random bytes.
+
+    With a signing key (active variant) it signs the garbage, as a malicious
+    site would: its signatures are what prove it sent it.
+    """
+    pid = partition_of(node_config)
+    if pid is None or pid not in faults.corrupting():
+        return out
+    blobs = tuple(os.urandom(len(b)) for b in out.ciphertexts)
+    sigs: tuple[bytes, ...] = ()
+    if signing_key is not None and out.signatures:
+        sigs = tuple(
+            signatures.sign(signing_key, share_statement(out.key_set, node_id, v, b))
+            for v, b in zip(out.recipients, blobs, strict=True)
+        )
+    return ShareKeys(out.key_set, out.recipients, blobs, sigs)

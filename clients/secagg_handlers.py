@@ -28,7 +28,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from clients.errors import one_line_errors
-from clients.faults import maybe_drop
+from clients.faults import maybe_corrupt_shares, maybe_drop
 from clients.site_config import site_policy, trust_anchors
 from fedsec.config import ClientSettings
 from fedsec.errors import ConfigError, MaliciousServerError
@@ -146,6 +146,13 @@ def share_keys(msg: Message, context: Context) -> Message:
         registry = load_registry(trust_anchors(context).require_keys_dir())
         client.set_verify_keys(verify_keys_for(mapping, registry))
     out = client.share_keys(ShareKeysRequest.from_record(record))
+    out = maybe_corrupt_shares(
+        context.node_config,
+        settings.faults,
+        out,
+        client.s.node_id,
+        client.s.signing_key,
+    )
     return _reply(msg, context, client, out)
 
 

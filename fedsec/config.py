@@ -343,15 +343,19 @@ class FaultSettings:
     ``drop`` is a comma-separated list of ``partition:stage`` items, e.g.
     ``"2:masked_input,5:unmask"``; such a site fails that stage of every round.
     ``poison`` names partitions that send a scaled-up update (``poison_scale``).
+    ``corrupt_shares`` names partitions that send garbage share ciphertexts in
+    secure-aggregation set-up (signed, in the active variant: a malicious site).
     """
 
     drop: str = ""
     poison: str = ""
     poison_scale: float = 100.0
+    corrupt_shares: str = ""
 
     def __post_init__(self) -> None:
         self.drops()
         self.poisoned()
+        self.corrupting()
 
     def drops(self) -> dict[int, str]:
         """``{partition-id: stage}`` of the sites that drop."""
@@ -375,12 +379,18 @@ class FaultSettings:
 
     def poisoned(self) -> frozenset[int]:
         """Partition ids of the sites that poison their update."""
-        items = [x.strip() for x in self.poison.split(",") if x.strip()]
-        if not all(x.isdigit() for x in items):
-            raise ConfigError(
-                f"faults-poison must list partition ids, got {self.poison!r}"
-            )
-        return frozenset(int(x) for x in items)
+        return _partitions("faults-poison", self.poison)
+
+    def corrupting(self) -> frozenset[int]:
+        """Partition ids of the sites that send garbage share ciphertexts."""
+        return _partitions("faults-corrupt-shares", self.corrupt_shares)
+
+
+def _partitions(key: str, text: str) -> frozenset[int]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not all(x.isdigit() for x in items):
+        raise ConfigError(f"{key} must list partition ids, got {text!r}")
+    return frozenset(int(x) for x in items)
 
 
 @dataclass(frozen=True)
@@ -561,6 +571,7 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "faults-drop": ("faults", "drop"),
     "faults-poison": ("faults", "poison"),
     "faults-poison-scale": ("faults", "poison_scale"),
+    "faults-corrupt-shares": ("faults", "corrupt_shares"),
 }
 
 # (section, field name) -> flat key

@@ -77,3 +77,34 @@ def test_active_variant_signs_and_checks_consistency(tmp_path) -> None:
     # only the public registry and the sites' own keys exist: the server reads
     # the registry, each simulated site its own key
     assert (tmp_path / "keys" / "registry.json").is_file()
+
+
+def test_a_site_sending_garbage_shares_is_left_out_of_the_next_key_set(
+    tmp_path,
+) -> None:
+    """Site 2 sends garbage share ciphertexts, signed (a malicious site).
+
+    Every honest site names it with proof instead of blaming the server; round
+    1 cannot complete (its shares are missing everywhere) and the model stays
+    as it was; the server leaves site 2 out of the next key set, and rounds 2
+    and 3 complete with the other five sites.
+    """
+    secure = simulate(
+        RunConfig.from_mapping(
+            {
+                "num-server-rounds": 3,
+                "secagg-mode": "active",
+                "secagg-keys-dir": str(tmp_path / "keys"),
+                "faults-corrupt-shares": "2",
+            }
+        ),
+        num_clients=6,
+    )
+    first, *rest = secure.rounds
+    assert first.extra["aborted"] == 1
+    assert first.accuracy == secure.initial.accuracy
+    for record in rest:
+        assert record.extra["survivors"] == 5
+        assert record.extra["excluded"] == 1
+        assert "aborted" not in record.extra
+    assert secure.final.accuracy >= 0.9

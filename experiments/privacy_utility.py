@@ -2,19 +2,22 @@
 
     python -m experiments.privacy_utility
     python -m experiments.privacy_utility pu.repeats=3 \
-        'pu.distributed_thresholds=[1.0,0.5]'
+        'pu.distributed_survivor_fractions=[1.0,0.5]'
 
 Runs the real Flower simulation (:func:`experiments.simulate.simulate`) for no
 DP, local DP-SGD (Opacus, record-level), distributed DP inside secure
 aggregation (Kairouz, Liu, Steinke ICML 2021; Agarwal, Kairouz, Liu NeurIPS
 2021) and central DP (trusted server), each over a grid of noise multipliers,
-and writes into the Hydra run folder:
+distributed DP also over the survivor fractions its noise is calibrated for
+(``dp-survivor-fraction``; the SecAgg threshold stays at the variant's
+default, it does not change the noise), and writes into the Hydra run folder:
 
 * ``privacy_utility.json`` — ``rows`` (``mode``, ``noise_multiplier``,
   ``epsilon`` of the final round, ``delta``, ``accuracy`` of the final model,
   ``seconds_per_round`` = median of the rounds after the first, plus
-  ``secagg_threshold`` and ``repeat``); ``comparison`` of distributed against
-  central DP at the same noise multiplier (hence the same ε) with the issue's
+  ``survivor_fraction`` (distributed only) and ``repeat``); ``comparison`` of
+  distributed against central DP at the same noise multiplier (with survivor
+  fraction 1 and every site surviving, the same noise and ε) with the issue's
   target; DP-SGD's time per epoch against plain local training on one site
   (``dp_sgd_epoch_seconds``, ``plain_epoch_seconds``, ``cores``).
   For ``none`` the fields ``epsilon``, ``delta`` and ``noise_multiplier`` are
@@ -61,7 +64,7 @@ class ExperimentConfig:
     clip_norm: float
     max_grad_norm: float
     mechanism: str
-    distributed_thresholds: tuple[float, ...]
+    distributed_survivor_fractions: tuple[float, ...]
     repeats: int
     target_points: float
     timing_epochs: int
@@ -80,9 +83,15 @@ class ExperimentConfig:
         for mode in set(modes) & set(DP_ONLY):
             if not grids[mode] or min(grids[mode]) <= 0:
                 raise ConfigError(f"pu.noise_multipliers.{mode} needs positive values")
-        thresholds = tuple(float(t) for t in pu.distributed_thresholds)
-        if "distributed" in modes and not thresholds:
-            raise ConfigError("pu.distributed_thresholds needs at least one value")
+        fractions = tuple(float(f) for f in pu.distributed_survivor_fractions)
+        if "distributed" in modes and not fractions:
+            raise ConfigError(
+                "pu.distributed_survivor_fractions needs at least one value"
+            )
+        if not all(0.0 < f <= 1.0 for f in fractions):
+            raise ConfigError(
+                f"pu.distributed_survivor_fractions must lie in (0, 1], got {fractions}"
+            )
         for name, least in (
             ("repeats", 1),
             ("timing_epochs", 2),
@@ -98,7 +107,7 @@ class ExperimentConfig:
             clip_norm=float(pu.clip_norm),
             max_grad_norm=float(pu.max_grad_norm),
             mechanism=str(pu.mechanism),
-            distributed_thresholds=thresholds,
+            distributed_survivor_fractions=fractions,
             repeats=int(pu.repeats),
             target_points=float(pu.target_points),
             timing_epochs=int(pu.timing_epochs),
@@ -108,19 +117,23 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Setting:
-    """One point of the grid: a DP mode, its noise and (distributed) threshold."""
+    """One point of the grid: a DP mode, its noise and (distributed) survivor fraction.
+
+    ``survivor_fraction`` is ``dp-survivor-fraction``: the noise is calibrated
+    so that this fraction of the sites, surviving, carries the target.
+    """
 
     mode: str
     noise_multiplier: float | None = None
-    secagg_threshold: float | None = None
+    survivor_fraction: float | None = None
 
     def label(self) -> str:
         """Short name for progress lines."""
         parts = [self.mode]
         if self.noise_multiplier is not None:
             parts.append(f"z={self.noise_multiplier:g}")
-        if self.secagg_threshold is not None:
-            parts.append(f"t={self.secagg_threshold:g}n")
+        if self.survivor_fraction is not None:
+            parts.append(f"survivors={self.survivor_fraction:g}n")
         return " ".join(parts)
 
 
@@ -130,14 +143,21 @@ def settings_grid(exp: ExperimentConfig) -> Iterator[Setting]:
         if mode == "none":
             yield Setting("none")
             continue
-        thresholds = exp.distributed_thresholds if mode == "distributed" else (None,)
-        for threshold in thresholds:
+        fractions = (
+            exp.distributed_survivor_fractions if mode == "distributed" else (None,)
+        )
+        for fraction in fractions:
             for z in exp.noise_multipliers[mode]:
-                yield Setting(mode, z, threshold)
+                yield Setting(mode, z, fraction)
 
 
 def privacy_keys(setting: Setting, exp: ExperimentConfig) -> dict[str, Any]:
-    """The flat run-config keys that turn the base run into ``setting``."""
+    """The flat run-config keys that turn the base run into ``setting``.
+
+    Distributed DP runs in semi-honest secure aggregation at the threshold of
+    the base run (the variant's default); only ``dp-survivor-fraction``
+    changes its noise.
+    """
     keys: dict[str, Any] = {"dp-mode": setting.mode, "secagg-mode": "none"}
     if setting.mode == "none":
         return keys
@@ -152,7 +172,7 @@ def privacy_keys(setting: Setting, exp: ExperimentConfig) -> dict[str, Any]:
     if setting.mode == "distributed":
         keys |= {
             "secagg-mode": "semi_honest",
-            "secagg-threshold": setting.secagg_threshold,
+            "dp-survivor-fraction": setting.survivor_fraction,
         }
     return keys
 
@@ -174,7 +194,7 @@ def result_row(
     return {
         "mode": setting.mode,
         "noise_multiplier": setting.noise_multiplier,
-        "secagg_threshold": setting.secagg_threshold,
+        "survivor_fraction": setting.survivor_fraction,
         "repeat": repeat,
         "epsilon": float(epsilon) if private and epsilon is not None else None,
         "delta": exp.delta if private else None,
@@ -187,7 +207,13 @@ def result_row(
 def compare(
     rows: Sequence[Mapping[str, Any]], target_points: float
 ) -> list[dict[str, Any]]:
-    """Distributed against central DP at the same noise multiplier, hence ε.
+    """Distributed against central DP at the same noise multiplier.
+
+    With survivor fraction 1 and every site surviving, the distributed sum
+    carries the same noise as central DP's, hence the same ε (up to the
+    discretisation); with fraction ``f < 1`` it carries ``1/sqrt(f)`` times
+    more and reports the smaller ε of that noise (``epsilon_distributed``),
+    so the gap is what the dropout tolerance costs at the same ``z``.
 
     Accuracies are averaged over repeats; with at least two repeats of each
     side ``gap_stderr_points`` is the standard error of the gap (else null).
@@ -195,35 +221,35 @@ def compare(
     accuracy points against central DP (point estimate).
     """
 
-    def accuracies(mode: str, z: float, threshold: float | None) -> list[float]:
+    def accuracies(mode: str, z: float, fraction: float | None) -> list[float]:
         return [
             float(r["accuracy"])
             for r in rows
             if r["mode"] == mode
             and r["noise_multiplier"] == z
-            and r["secagg_threshold"] == threshold
+            and r["survivor_fraction"] == fraction
         ]
 
-    def epsilon_of(mode: str, z: float, threshold: float | None) -> float:
+    def epsilon_of(mode: str, z: float, fraction: float | None) -> float:
         return next(
             float(r["epsilon"])
             for r in rows
             if r["mode"] == mode
             and r["noise_multiplier"] == z
-            and r["secagg_threshold"] == threshold
+            and r["survivor_fraction"] == fraction
         )
 
     central = {r["noise_multiplier"] for r in rows if r["mode"] == "central"}
     pairs = sorted(
         {
-            (r["secagg_threshold"], r["noise_multiplier"])
+            (r["survivor_fraction"], r["noise_multiplier"])
             for r in rows
             if r["mode"] == "distributed" and r["noise_multiplier"] in central
         }
     )
     out = []
-    for threshold, z in pairs:
-        acc_d = accuracies("distributed", z, threshold)
+    for fraction, z in pairs:
+        acc_d = accuracies("distributed", z, fraction)
         acc_c = accuracies("central", z, None)
         gap = 100.0 * (statistics.fmean(acc_c) - statistics.fmean(acc_d))
         stderr = (
@@ -238,9 +264,9 @@ def compare(
         out.append(
             {
                 "noise_multiplier": z,
-                "secagg_threshold": threshold,
+                "survivor_fraction": fraction,
                 "epsilon_central": epsilon_of("central", z, None),
-                "epsilon_distributed": epsilon_of("distributed", z, threshold),
+                "epsilon_distributed": epsilon_of("distributed", z, fraction),
                 "accuracy_central": statistics.fmean(acc_c),
                 "accuracy_distributed": statistics.fmean(acc_d),
                 "repeats": min(len(acc_c), len(acc_d)),
@@ -341,7 +367,7 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             continue
         name = r["mode"]
         if r["mode"] == "distributed":
-            name = f"distributed (t = {r['secagg_threshold']:g}·n)"
+            name = f"distributed (noise for {r['survivor_fraction']:g}·n survivors)"
         runs = series.setdefault(name, {}).setdefault(r["noise_multiplier"], [])
         runs.append((r["epsilon"], r["accuracy"]))
     for name, by_noise in sorted(series.items()):
@@ -419,8 +445,9 @@ def main(cfg: DictConfig) -> None:
     for c in comparison:
         print(
             f"privacy_utility: z={c['noise_multiplier']:g} "
-            f"t={c['secagg_threshold']:g}n "
-            f"eps={c['epsilon_central']:.3g} central={c['accuracy_central']:.4f} "
+            f"survivors={c['survivor_fraction']:g}n "
+            f"eps={c['epsilon_central']:.3g}/{c['epsilon_distributed']:.3g} "
+            f"central={c['accuracy_central']:.4f} "
             f"distributed={c['accuracy_distributed']:.4f} gap={c['gap_points']:+.2f} "
             f"points (target <= {exp.target_points:g})",
             flush=True,

@@ -21,8 +21,9 @@ from experiments.privacy_utility import (
 )
 from experiments.run import run_config_from_hydra
 from experiments.simulate import ROOT
-from fedsec.config import RunConfig
+from fedsec.config import SEMI_HONEST_DEFAULT_THRESHOLD, RunConfig
 from fedsec.errors import ConfigError
+from strategies.secagg_backend import SecAggBackend
 
 from .hydra_runs import run_experiment
 
@@ -39,7 +40,7 @@ def _row(mode: str, z: float | None, acc: float, eps: float | None, **kw: Any) -
     return {
         "mode": mode,
         "noise_multiplier": z,
-        "secagg_threshold": kw.get("t"),
+        "survivor_fraction": kw.get("f"),
         "repeat": kw.get("repeat", 0),
         "epsilon": eps,
         "delta": None if eps is None else 1e-5,
@@ -64,7 +65,7 @@ def test_default_grid_runs_every_mode_and_noise() -> None:
 
 
 def test_every_setting_is_a_valid_run_config() -> None:
-    cfg = _compose("pu.distributed_thresholds=[1.0,0.5]")
+    cfg = _compose("pu.distributed_survivor_fractions=[1.0,0.5]")
     exp = ExperimentConfig.from_hydra(cfg.pu)
     base = run_config_from_hydra(cfg).to_mapping()
     seen = set()
@@ -73,8 +74,10 @@ def test_every_setting_is_a_valid_run_config() -> None:
         assert run.dp.mode == setting.mode
         if setting.mode == "distributed":
             assert run.secagg.mode == "semi_honest"
-            assert run.secagg.threshold == setting.secagg_threshold
-            seen.add(setting.secagg_threshold)
+            # the threshold no longer sets the noise: it stays the default
+            assert run.secagg.effective_threshold == SEMI_HONEST_DEFAULT_THRESHOLD
+            assert run.dp.survivor_fraction == setting.survivor_fraction
+            seen.add(setting.survivor_fraction)
         else:
             assert not run.secagg.enabled
         if setting.mode != "none":
@@ -90,6 +93,9 @@ def test_every_setting_is_a_valid_run_config() -> None:
         "pu.noise_multipliers.central=[0.0]",
         "pu.repeats=0",
         "pu.timing_epochs=1",  # the per-epoch slope needs two epoch counts
+        "pu.distributed_survivor_fractions=[]",
+        "pu.distributed_survivor_fractions=[0.0]",
+        "pu.distributed_survivor_fractions=[1.0,1.5]",
     ],
 )
 def test_bad_experiment_config_is_refused(override: str) -> None:
@@ -97,18 +103,47 @@ def test_bad_experiment_config_is_refused(override: str) -> None:
         ExperimentConfig.from_hydra(_compose(override).pu)
 
 
+def test_the_survivor_fraction_axis_changes_the_noise() -> None:
+    """Fraction f: all n surviving carry 1/sqrt(f) times the target z."""
+    cfg = _compose("pu.distributed_survivor_fractions=[1.0,0.5]")
+    exp = ExperimentConfig.from_hydra(cfg.pu)
+    base = run_config_from_hydra(cfg).to_mapping()
+    n = int(cfg.num_clients)
+    for setting in settings_grid(exp):
+        if setting.mode != "distributed":
+            continue
+        assert setting.noise_multiplier is not None
+        assert setting.survivor_fraction is not None
+        run = RunConfig.from_mapping(base | privacy_keys(setting, exp))
+        noise = SecAggBackend(run.secagg, run.dp)._noise_params(62, n)
+        assert noise is not None
+        assert noise.params.min_survivors == math.ceil(setting.survivor_fraction * n)
+        z_all = noise.params.effective_noise_multiplier(n)
+        expected = setting.noise_multiplier / math.sqrt(setting.survivor_fraction)
+        assert z_all == pytest.approx(expected, rel=1e-4)
+
+
 def test_compare_averages_repeats_and_applies_the_target() -> None:
     rows = [
         _row("central", 1.0, 0.95, 7.0, repeat=0),
         _row("central", 1.0, 0.93, 7.0, repeat=1),
-        _row("distributed", 1.0, 0.935, 7.0, t=1.0, repeat=0),
-        _row("distributed", 1.0, 0.925, 7.0, t=1.0, repeat=1),
+        _row("distributed", 1.0, 0.935, 7.0, f=1.0, repeat=0),
+        _row("distributed", 1.0, 0.925, 7.0, f=1.0, repeat=1),
         _row("central", 2.0, 0.90, 3.0),
-        _row("distributed", 2.0, 0.85, 3.0, t=1.0),
-        _row("distributed", 4.0, 0.80, 1.0, t=1.0),  # no central partner: skipped
+        _row("distributed", 2.0, 0.85, 3.0, f=1.0),
+        _row("distributed", 4.0, 0.80, 1.0, f=1.0),  # no central partner: skipped
+        _row("distributed", 1.0, 0.90, 4.9, f=0.5),  # more noise, smaller ε
     ]
     out = compare(rows, target_points=1.0)
-    assert [c["noise_multiplier"] for c in out] == [1.0, 2.0]
+    assert [(c["survivor_fraction"], c["noise_multiplier"]) for c in out] == [
+        (0.5, 1.0),
+        (1.0, 1.0),
+        (1.0, 2.0),
+    ]
+    half, out = out[0], out[1:]
+    assert half["epsilon_distributed"] == 4.9
+    assert half["epsilon_central"] == 7.0
+    assert half["gap_points"] == pytest.approx(4.0)
     assert out[0]["accuracy_central"] == pytest.approx(0.94)
     assert out[0]["accuracy_distributed"] == pytest.approx(0.93)
     assert out[0]["gap_points"] == pytest.approx(1.0)
@@ -124,7 +159,8 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     rows = [
         _row("none", None, 0.96, None),
         _row("local_opacus", 1.0, 0.9, 6.0),
-        _row("distributed", 1.0, 0.92, 7.0, t=1.0),
+        _row("distributed", 1.0, 0.92, 7.0, f=1.0),
+        _row("distributed", 1.0, 0.90, 4.9, f=0.5),
         _row("central", 1.0, 0.93, 7.0),
     ]
     path = tmp_path / "plot.png"

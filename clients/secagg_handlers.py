@@ -199,7 +199,7 @@ def _masked_with_noise(
             "noise parameters do not match the round", stage="ddp"
         )
     policy.require_clip(params.clip_norm)
-    policy.require_dp_noise(params.effective_noise_multiplier(participants))
+    policy.require_dp_noise(_honest_noise(params, participants, policy))
     values = encode(update.delta, params, bytes(record["rotation-seed"]))
     context.state[DDP_STATE_KEY] = ConfigRecord(params.to_config())  # type: ignore[arg-type]
     # every site weighs 1: the mean is over the survivors (DP-FedAvg)
@@ -216,7 +216,20 @@ def _check_survivor_noise(
     if not isinstance(saved, ConfigRecord):
         return  # this site's input of the round carries no distributed noise
     params = DistributedDPParams.from_config(dict(saved))
-    policy.require_dp_noise(params.effective_noise_multiplier(len(request.survivors)))
+    policy.require_dp_noise(_honest_noise(params, len(request.survivors), policy))
+
+
+def _honest_noise(params: Any, summed: int, policy: SitePolicy) -> float:
+    """The noise multiplier of a sum of ``summed`` inputs, colluders' noise aside.
+
+    Sites that collude with the server tell it their noise, so only the
+    others' noise protects this site: ``policy-colluders`` of them are not
+    counted.
+    """
+    honest = summed - policy.colluders
+    if honest < 1:
+        return 0.0
+    return float(params.effective_noise_multiplier(honest))
 
 
 def make_masked_input(update_fn: UpdateFn) -> Handler:

@@ -255,3 +255,31 @@ def test_a_site_refuses_to_unmask_when_the_survivors_carry_too_little_noise() ->
     assert run_.refusals == {}
     assert run_.aborted is None
     assert server.result().survivors == tuple(sites)
+
+
+@pytest.mark.usefixtures("task_identity")
+def test_colluders_noise_does_not_count_towards_the_floor() -> None:
+    """A colluder tells the server its noise: only the others' protects the site."""
+    params = DistributedDPParams(
+        dim=DIM, clip_norm=1.0, noise_multiplier=1.0, num_clients=4,
+        min_survivors=4, ring_bits=24,
+    )  # fmt: skip
+    floor = (
+        params.effective_noise_multiplier(4) + params.effective_noise_multiplier(3)
+    ) / 2
+    run = {
+        "secagg-mode": "semi_honest", "secagg-threshold": 0.75,
+        "dp-mode": "distributed", "secagg-bits": 24,
+    }  # fmt: skip
+    for colluders, refused in ((0, False), (1, True)):
+        node = {"policy-min-noise-multiplier": floor, "policy-colluders": colluders}
+        sites = {
+            VICTIM + i: HandlerSite(VICTIM + i, node, _update(i)) for i in range(4)
+        }
+        server = SecAggServer(SecAggConfig(bits=24, threshold=0.75, max_weight=1))
+        run_ = run_protocol(
+            server, sites, run, dim=params.padded_dim, ddp=_ddp_record(params)
+        )
+        assert bool(run_.refusals) is refused
+        if refused:
+            assert all("min-noise-multiplier" in r for r in run_.refusals.values())

@@ -34,6 +34,11 @@ key                        default      what it bounds
 ``max-clip-norm``          1.0          largest clipping norm ``C`` (distributed
                                         DP, MPC)
 ``max-weight``             1000         largest weight of one site (MPC)
+``require-signed-sites``   false        an MPC party refuses to compute without
+                                        a site registry (``secagg-keys-dir``):
+                                        with one it counts only packages signed
+                                        by registered sites, without one it
+                                        counts packages (not Sybil-proof)
 =========================  ===========  ===========================================
 
 The default of ``modes`` follows what the site was provisioned for: a site
@@ -78,6 +83,7 @@ class SitePolicy:
     require_dp: bool = False
     max_clip_norm: float = 1.0
     max_weight: int = 1000
+    require_signed_sites: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.modes) - set(MODES))

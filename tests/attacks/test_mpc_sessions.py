@@ -286,6 +286,8 @@ class Parties:
         records = [h.content[MPC_RECORD] for h in hellos]
         self.public_keys = [bytes(r["public-key"]) for r in records]
         self.addresses = [str(r["address"]) for r in records]
+        self.certificates = [bytes(r["certificate"]) for r in records]
+        self.key_signatures = [bytes(r["key-signature"]) for r in records]
 
     def context(self, i: int, state: RecordDict | None = None) -> Context:
         node = {**self.node, "mpc-party": i}
@@ -298,13 +300,22 @@ class Parties:
         self.contexts = [self.context(i, c.state) for i, c in enumerate(self.contexts)]
 
     def compute(
-        self, session: int, packages: list[dict[int, bytes]], terms: ClipSumConfig
+        self,
+        session: int,
+        packages: list[dict[int, bytes]],
+        terms: ClipSumConfig,
+        origins: list[dict[int, tuple[str, bytes]]] | None = None,
     ) -> list[Message]:
-        """``query.mpc_compute`` at the three parties at once; their replies."""
+        """``query.mpc_compute`` at the three parties at once; their replies.
+
+        ``origins[i]`` maps client id to the site name and signature relayed
+        with its package to party ``i`` (as the server's backend relays them).
+        """
         replies: list[Message | None] = [None] * 3
 
         def target(i: int) -> None:
             ids = sorted(packages[i])
+            relayed = origins[i] if origins is not None else {}
             record = {
                 "session": session,
                 "dim": D,
@@ -317,6 +328,9 @@ class Parties:
                 "noise-std": terms.noise_std,
                 "frac-bits": terms.frac_bits,
             }
+            if relayed:
+                record["sites"] = [relayed.get(c, ("", b""))[0] for c in ids]
+                record["signatures"] = [relayed.get(c, ("", b""))[1] for c in ids]
             msg = _message("mpc_compute", record, i)
             replies[i] = mpc_handlers.compute(msg, self.contexts[i])
 

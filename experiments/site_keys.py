@@ -1,31 +1,66 @@
-"""Create the site signing keys and the public registry (active secure aggregation).
+"""Create the site signing keys and the public registry (active SecAgg, MPC).
 
     python -m experiments.site_keys --sites 10 --out .flwr/secagg-keys
 
 In a real federation each hospital creates its own key and only the public
 registry is shared (out of band, e.g. signed by the consortium); this command
-makes all of them in one folder for simulations and local deployments.
+makes all of them in one folder for simulations and local deployments. The
+same keys serve the active variant of secure aggregation and the MPC
+clip-and-sum, where a site signs its packages and the compute parties count
+only registered sites.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
+import os
+import tempfile
 from pathlib import Path
 
-from fedsec.identity import create_identities
+from fedsec.identity import REGISTRY, create_identities, load_registry
 
 
 def ensure_site_keys(directory: Path, num_sites: int) -> Path:
-    """Create keys for ``site0..site{n-1}`` unless the registry already has them."""
-    from fedsec.identity import REGISTRY, load_registry
+    """Make sure ``site0..site{n-1}`` have keys in the registry of ``directory``.
 
-    wanted = [f"site{i}" for i in range(num_sites)]
-    if (directory / REGISTRY).is_file() and set(wanted) <= set(
-        load_registry(directory)
-    ):
+    Only missing sites get new keys; existing keys are kept, so simulations
+    running at the same time with the same folder never see a key change
+    under them. Holds a lock on the folder while it adds keys, and replaces
+    the registry atomically.
+    """
+    return ensure_named_keys(directory, [f"site{i}" for i in range(num_sites)])
+
+
+def ensure_named_keys(directory: Path, sites: list[str]) -> Path:
+    """Make sure every name in ``sites`` has a key in ``directory`` (see above)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = directory / REGISTRY
+        registry = load_registry(directory) if path.is_file() else {}
+        missing = [
+            s
+            for s in sites
+            if s not in registry or not (directory / f"{s}.key").is_file()
+        ]
+        if not missing:
+            return directory
+        with tempfile.TemporaryDirectory(dir=directory) as scratch:
+            fresh = Path(scratch)
+            create_identities(fresh, missing)
+            registry.update(load_registry(fresh))
+            for site in missing:
+                os.replace(fresh / f"{site}.key", directory / f"{site}.key")
+            text = {k: v.hex() for k, v in registry.items()}
+            staged = fresh / REGISTRY
+            staged.write_text(json.dumps(text, indent=2, sort_keys=True) + "\n")
+            os.replace(staged, path)
         return directory
-    create_identities(directory, wanted)
-    return directory
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def main() -> None:

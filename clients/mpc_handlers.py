@@ -225,13 +225,13 @@ def compute(msg: Message, context: Context) -> Message:
         frac_bits=int(record["frac-bits"]),
     )
     packages = dict(zip(record["client-ids"], record["packages"], strict=True))
-    origins = relayed_origins(list(record["client-ids"]), record)
     # connect first: a party that refuses below closes the mesh, so the
     # others fail at once instead of waiting for it until the timeout
     channel = TlsChannel.connect(
         index, addresses, _identity(tls_dir, index), timeout=settings.mpc.timeout
     )
     try:
+        origins = relayed_origins(list(record["client-ids"]), record)
         registry = None if anchors.keys_dir is None else load_registry(anchors.keys_dir)
         party = Party(
             keys, channel, config, sessions=sessions, policy=policy, registry=registry

@@ -463,3 +463,24 @@ def test_handler_party_requiring_signed_sites_refuses_without_a_registry(
         server.ask(f"site{cid}", cid)
     reasons = _refusals(server.compute())
     assert all("policy-require-signed-sites=True" in r for r in reasons), reasons
+
+
+def test_the_relayed_origins_are_parsed_strictly() -> None:
+    """One site name and one signature per package, or none at all."""
+    from fedsec.errors import ProtocolError
+    from fedsec.flower.mpc import relayed_origins, share_origin
+
+    assert relayed_origins([1, 2], {}) == {}
+    got = relayed_origins([1, 2], {"sites": ["site0", ""], "signatures": [b"s", b""]})
+    assert got == {1: Origin("site0", b"s")}  # "" is a site that sent none
+    with pytest.raises(ProtocolError, match="one site name and one signature"):
+        relayed_origins([1, 2], {"sites": ["site0"], "signatures": [b"s", b"t"]})
+    # a share reply with other than three signatures is relayed as unsigned
+    assert share_origin({"site": "site0", "signatures": [b"a", b"b"]}) == (
+        "",
+        [b"", b"", b""],
+    )
+    assert share_origin({"site": "site0", "signatures": [b"a", b"b", b"c"]}) == (
+        "site0",
+        [b"a", b"b", b"c"],
+    )

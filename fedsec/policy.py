@@ -18,8 +18,9 @@ key                        default      what it bounds
 ``modes``                  provisioned  modes the site takes part in: ``plain``
                                         (its model in the clear, also central DP),
                                         ``semi_honest``, ``active``, ``mpc``
-``min-sites``              3            fewest sites in a key set, an MPC session,
-                                        a released statistic
+``min-sites``              3            fewest sites in a key set, an MPC session
+                                        (there also ``min-threshold +
+                                        colluders``), a released statistic
 ``min-threshold``          2            fewest shares ``t`` that reveal a secret,
                                         not counting colluders' shares
 ``min-threshold-fraction`` 0.5          ``t`` as a fraction of the site's
@@ -200,6 +201,14 @@ class SitePolicy:
         """Refuse a set of fewer than ``min-sites`` sites."""
         if count < self.min_sites:
             raise PolicyError("min-sites", self.min_sites, f"{count} {what}")
+
+    def least_sites(self) -> int:
+        """The fewest inputs in any released aggregate (an MPC session).
+
+        At least ``min-sites``, and ``min-threshold`` beyond the sites assumed
+        to collude (who know their own inputs and can subtract them).
+        """
+        return max(self.min_sites, self.min_threshold + self.colluders)
 
     def least_threshold(self, neighbourhood: int, *, active: bool) -> int:
         """The smallest ``t`` this site accepts for a closed neighbourhood size.

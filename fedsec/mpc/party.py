@@ -193,7 +193,9 @@ class Party:
         rt = Runtime(
             self.index, self.channel, self.keys.randomness(session), self.config.encoder
         )
-        out = clip_and_sum(rt, shares, self.config, min_clients=self.policy.min_sites)
+        out = clip_and_sum(
+            rt, shares, self.config, min_clients=self.policy.least_sites()
+        )
         sites = None
         if self.registry is not None:
             by_id = origins or {}

@@ -126,6 +126,22 @@ def test_a_session_over_one_clients_packages_is_refused() -> None:
         )
 
 
+def test_colluding_sites_raise_the_least_session() -> None:
+    """Two colluders of three clients leave one honest input: refused."""
+    keys = generate_party_keys()
+    x = _updates(3)
+    session = new_session()
+    policy = SitePolicy(modes=frozenset({"mpc"}), colluders=2)  # 2 + 2 = 4 inputs
+    parties = _parties(keys, [MemorySessionLog(node_id=i) for i in range(3)], policy)
+    outputs, errors = _run(parties, session, _packages(keys[0].public_keys, x, session))
+    assert outputs == {}
+    assert all(
+        isinstance(e, PolicyError) and "a session of 3" in str(e)
+        for e in errors.values()
+    )
+    assert sorted(errors) == [0, 1, 2]
+
+
 def test_the_count_is_of_clients_that_pass_agreement_and_the_range_check() -> None:
     """Padding with clients that the parties then leave out does not help.
 

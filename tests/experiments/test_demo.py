@@ -44,8 +44,8 @@ def test_demo_trains_ten_hospitals_and_leaves_no_server(tmp_path) -> None:
     assert float(rounds[-1][1]) >= 0.85
     table = out[out.index("accuracy (secure aggregation") :]
     assert "accuracy of plain FedAvg" in table
-    assert "dropouts survived                                  2" in table
-    assert "rounds completed                                   2 of 2" in table
+    assert re.search(r"dropouts survived +2\n", table)
+    assert re.search(r"rounds completed +2 of 2\n", table)
     assert (env_home / "demo.log").is_file()  # Flower's full output is kept
     assert "10 simulated SuperNodes" in (env_home / "demo.log").read_text()
     assert local_superlink_pids(env_home) == []

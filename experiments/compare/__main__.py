@@ -90,7 +90,7 @@ def write_report(results: dict[str, Any], settings: CompareSettings) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     plot_all(results, out)
     page = out / REPORT
-    page.write_text(render(results, settings.approaches))
+    page.write_text(render(results))
     return page
 
 
@@ -136,6 +136,7 @@ def main(cfg: DictConfig) -> None:
         "num_clients": int(cfg.num_clients),
         "num_rounds": int(cfg.num_rounds),
         "drop": settings.drop,
+        "approaches": list(settings.approaches),
         "task": str(cfg.data.task),
         "model": str(cfg.model.name),
         "model_parameters": model_parameters(cfg),

@@ -31,11 +31,12 @@ class PowerLaw:
 
 def power_law(ns: Sequence[float], ys: Sequence[float]) -> PowerLaw | None:
     """Fit ``y = c · n^b`` to the points with ``n, y > 0``; None below two sizes."""
-    pts = [
-        (math.log(n), math.log(y))
+    kept = [
+        (float(n), float(y))
         for n, y in zip(ns, ys, strict=True)
         if n > 0 and y is not None and y > 0
     ]
+    pts = [(math.log(n), math.log(y)) for n, y in kept]
     if len({x for x, _ in pts}) < 2:
         return None
     mx = sum(x for x, _ in pts) / len(pts)
@@ -50,7 +51,7 @@ def power_law(ns: Sequence[float], ys: Sequence[float]) -> PowerLaw | None:
         exponent=b,
         coefficient=math.exp(a),
         r2=1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
-        n_min=math.exp(min(x for x, _ in pts)),
-        n_max=math.exp(max(x for x, _ in pts)),
+        n_min=min(n for n, _ in kept),
+        n_max=max(n for n, _ in kept),
         points=len(pts),
     )

@@ -149,6 +149,9 @@ def plot_dropouts(results: Mapping[str, Any], path: Path) -> None:
             rates = [r["rate"] for r in cases]
             done = [r["exact_rounds"] / r["rounds"] for r in cases]
             ax.plot(rates, [v + 0.015 * k for v in done], "o-", ms=3, label=stage)
+        first = next(r for r in rows if r["protocol"] == proto)
+        tolerable = 1 - first["threshold"] / first["clients"]
+        ax.axvline(tolerable, color="grey", ls=":", lw=1, label="1 − t/n")
         ax.set(title=proto, xlabel="fraction of sites dropping", ylim=(-0.05, 1.15))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)

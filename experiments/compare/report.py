@@ -55,7 +55,8 @@ def exponent(fit: PowerLaw | None) -> str:
     """``n^0.93 (5–200)``, or a dash."""
     if fit is None:
         return DASH
-    return f"n^{fit.exponent:.2f} ({fit.n_min:.0f}–{fit.n_max:.0f})"
+    b = round(fit.exponent, 2) + 0.0  # no "-0.00"
+    return f"n^{b:.2f} ({fit.n_min:.0f}–{fit.n_max:.0f})"
 
 
 # ------------------------------------------------------------------------ fits
@@ -363,9 +364,10 @@ def expansion_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render(results: Mapping[str, Any], approaches: Sequence[str] = ()) -> str:
-    """The whole page."""
+    """The whole page: a row for each of ``approaches`` (default: those the
+    run measured, ``meta.approaches``; all of them if it does not say)."""
     meta = results.get("meta", {})
-    chosen = by_key(tuple(approaches))
+    chosen = by_key(tuple(approaches or meta.get("approaches", ())))
     n = int(meta.get("num_clients", 10))
     parts = [
         _header(meta),
@@ -505,8 +507,8 @@ def _comm_section(results: Mapping[str, Any]) -> str:
 
 def _latency_section(results: Mapping[str, Any]) -> str:
     text = "## Latency per round against n and d\n\n"
-    if results.get("n_sweep"):
-        fits = sim_fits(results["n_sweep"], "seconds_steady")
+    if results.get("n_sweep") or results.get("protocol_n"):
+        fits = sim_fits(results.get("n_sweep", []), "seconds_steady")
         text += (
             f"![seconds per round against n]({FIGURES['latency_n']})\n\n"
             "Steady rounds in the simulation (table above): "

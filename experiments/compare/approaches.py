@@ -75,8 +75,7 @@ APPROACHES: tuple[Approach, ...] = (
         learns="server: every site's update; sites: the global model",
         threat="none against the server (trusted with every update); "
         "sites trusted to send honest updates",
-        dropouts="a round uses whoever replies (`min-nodes`); never aborts "
-        "for dropouts",
+        dropouts="the round averages whoever replies; nothing to abort",
         family="plain",
         source=FlowerRun({}),
     ),
@@ -88,8 +87,9 @@ APPROACHES: tuple[Approach, ...] = (
         "dropped at each stage; sites: the global model",
         threat="semi-honest (curious) server; sites may drop at any stage; "
         "a lying server (phantom sites, swapped keys) is not covered; "
-        "aborts with < t survivors, revealing nothing; "
-        "t = ⌈n/2⌉ of a neighbourhood (+ `policy-colluders`)",
+        "aborts with < t survivors, revealing nothing; fewer than t colluding "
+        "sites (t = ⌈n/2⌉ on the complete graph; sites refuse t < "
+        "`policy-min-threshold` + `policy-colluders`)",
         dropouts="exact sum with up to n − t dropouts at any stage; "
         "aborts below t, nothing revealed",
         family="secagg_semi_honest",

@@ -50,7 +50,8 @@ def power_law(ns: Sequence[float], ys: Sequence[float]) -> PowerLaw | None:
     return PowerLaw(
         exponent=b,
         coefficient=math.exp(a),
-        r2=1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+        # a constant series (to rounding) is fitted exactly
+        r2=1.0 - ss_res / ss_tot if ss_tot > 1e-12 * len(pts) else 1.0,
         n_min=min(n for n, _ in kept),
         n_max=max(n for n, _ in kept),
         points=len(pts),

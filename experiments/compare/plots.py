@@ -13,6 +13,7 @@ from experiments.compare.report import (
     FIGURES,
     _protocol_seconds,
     _series,
+    series_title,
 )
 
 
@@ -38,7 +39,7 @@ def _series_points(
         value = r.get(key)
         if value is None:
             continue
-        name = r["family"] if group == "family" else _series(r)
+        name = r["family"] if group == "family" else series_title(_series(r))
         out[name][0].append(r["clients"])
         out[name][1].append(float(value))
     return out
@@ -86,8 +87,8 @@ def plot_latency_n(results: Mapping[str, Any], path: Path) -> None:
         )
     by: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for r in sorted(results.get("protocol_n", []), key=lambda r: r["clients"]):
-        by[_series(r)][0].append(r["clients"])
-        by[_series(r)][1].append(_protocol_seconds(r) or 0.0)
+        by[series_title(_series(r))][0].append(r["clients"])
+        by[series_title(_series(r))][1].append(_protocol_seconds(r) or 0.0)
     for name, (ns, ys) in by.items():
         ax.plot(ns, ys, "s--", ms=3, label=_label(f"protocol: {name}", ns, ys))
     ax.set(xscale="log", yscale="log", xlabel="sites n", ylabel="seconds per round")

@@ -239,25 +239,49 @@ def n_sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return table(head, out)
 
 
-def protocol_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Protocol-only bytes per client and round, and compute seconds, against n."""
-    series = sorted({_series(r) for r in rows})
+SERIES_TITLES = {
+    "secagg_semi_honest/complete": "SecAgg, complete graph",
+    "secagg_semi_honest/sparse": "SecAgg+, sparse graph",
+    "secagg_active/complete": "active, complete",
+    "secagg_active/sparse": "active, sparse",
+    "mpc_clip_and_sum": "MPC clip-and-sum",
+}
+
+
+def series_title(series: str) -> str:
+    """A protocol-only series as the page names it."""
+    return SERIES_TITLES.get(series, series)
+
+
+def protocol_table(rows: Sequence[Mapping[str, Any]], seconds: bool = False) -> str:
+    """Protocol only, against n: bytes per client and round, or seconds per round.
+
+    Seconds: secure aggregation's server plus its slowest client (what a
+    deployment whose sites run in parallel waits for), the MPC parties'
+    session (steady).
+    """
+    order = list(SERIES_TITLES)
+    series = sorted(
+        {_series(r) for r in rows},
+        key=lambda s: order.index(s) if s in order else len(order),
+    )
     by = {(_series(r), r["clients"]): r for r in rows}
     sizes = sorted({r["clients"] for r in rows})
-    head = (
-        ["n"]
-        + [f"{s}: B/client/round" for s in series]
-        + [f"{s}: s (server + slowest client, or parties)" for s in series]
-    )
+    head = ["n"] + [series_title(s) for s in series]
+    if not seconds and any("parties_bytes_per_client" in r for r in rows):
+        head.append("MPC parties' traffic per client")
     out = []
     for n in sizes:
         line = [str(n)]
         for s in series:
             r = by.get((s, n))
-            line.append(cell(r and r.get("bytes_per_client_per_round"), ",.0f"))
-        for s in series:
-            r = by.get((s, n))
-            line.append(cell(_protocol_seconds(r), ".3f"))
+            if seconds:
+                line.append(cell(_protocol_seconds(r), ".3f"))
+            else:
+                line.append(cell(r and r.get("bytes_per_client_per_round"), ",.0f"))
+        if len(head) > len(line):
+            r = by.get(("mpc_clip_and_sum", n))
+            line.append(cell(r and r.get("parties_bytes_per_client"), ",.0f"))
         out.append(line)
     return table(head, out)
 
@@ -560,8 +584,12 @@ def _comm_section(results: Mapping[str, Any]) -> str:
     if results.get("protocol_n"):
         d = results["protocol_n"][0].get("dim")
         text += (
-            f"Protocol only (d = {d}):\n\n"
+            f"Protocol only (d = {d}), bytes per client and round:\n\n"
             + protocol_table(results["protocol_n"])
+            + "\nand seconds per round (secure aggregation: the server plus the "
+            "slowest client, as a deployment with parallel sites waits for; MPC: "
+            "the parties' session after the first):\n\n"
+            + protocol_table(results["protocol_n"], seconds=True)
             + "\n"
         )
         fits = protocol_fits(results["protocol_n"])
@@ -576,11 +604,12 @@ def _comm_section(results: Mapping[str, Any]) -> str:
             for f, fit in sim.items()
         ]
         rows += [
-            [s, exponent(fit), cell(fit and fit.r2, ".3f")] for s, fit in fits.items()
+            [series_title(s), exponent(fit), cell(fit and fit.r2, ".3f")]
+            for s, fit in fits.items()
         ]
         rows += [
             [
-                f"{s}: parties' traffic per client",
+                f"{series_title(s)}: parties' traffic per client",
                 exponent(fit),
                 cell(fit and fit.r2, ".3f"),
             ]

@@ -24,7 +24,9 @@ from sklearn import datasets as skd
 from fedsec.data.schema import SHIPPED_DIR
 
 _STEPS = (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
-_HEADER = "# fedsec federation schema, written by `python -m experiments.shipped_schemas`.\n"
+_HEADER = (
+    "# fedsec federation schema, written by `python -m experiments.shipped_schemas`.\n"
+)
 
 
 def nice(value: float) -> float:

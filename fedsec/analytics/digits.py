@@ -67,12 +67,15 @@ class DigitLayout:
         """One site's integers as digits in Z_{2^bits} (a ring vector of ``dim``)."""
         if values.shape != (len(self.counts),):
             raise DataError(
-                f"statistics vector has {values.size} values, expected {len(self.counts)}"
+                f"statistics vector has {values.size} values, "
+                f"expected {len(self.counts)}"
             )
         counts = np.asarray(self.counts)
         limits = [1 << (self.digit_bits * k - 1) for k in self.counts]
         if any(abs(int(v)) >= m for v, m in zip(values.tolist(), limits, strict=True)):
-            raise DataError("a statistic exceeds its public bound (analytics-max-rows?)")
+            raise DataError(
+                "a statistic exceeds its public bound (analytics-max-rows?)"
+            )
         out = np.zeros(self.dim, dtype=np.int64)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         low_mask = np.int64((1 << self.digit_bits) - 1)

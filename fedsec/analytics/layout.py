@@ -76,7 +76,7 @@ class Layout:
 
     @classmethod
     def of(cls, schema: Schema, frac_bits: int, max_rows: int) -> Layout:
-        """The layout of ``schema`` with fixed point ``frac_bits`` and bound ``max_rows``."""
+        """The layout of ``schema`` at ``frac_bits`` fixed point, ``max_rows`` bound."""
         if not 1 <= frac_bits <= 30 or max_rows < 1:
             raise ConfigError("analytics layout: frac_bits in [1, 30], max_rows >= 1")
         if 2 * frac_bits + max_rows.bit_length() > INT_BITS:
@@ -123,7 +123,10 @@ class Layout:
 
 def _feature(feature: Feature, rows: int, one: int) -> list[Quantity]:
     name = feature.name
-    out = [Quantity(name, Stat.COUNT, 0, rows, 1), Quantity(name, Stat.MISSING, 0, rows, 1)]
+    out = [
+        Quantity(name, Stat.COUNT, 0, rows, 1),
+        Quantity(name, Stat.MISSING, 0, rows, 1),
+    ]
     if feature.numeric:
         out += [
             Quantity(name, Stat.SUM, 0, rows * one, one),

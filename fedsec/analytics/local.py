@@ -57,7 +57,9 @@ def fixed_point(
     return np.rint(unit * float(1 << frac_bits)).astype(np.int64)
 
 
-def bin_index(values: npt.NDArray[np.float64], feature: Feature) -> npt.NDArray[np.int64]:
+def bin_index(
+    values: npt.NDArray[np.float64], feature: Feature
+) -> npt.NDArray[np.int64]:
     """The histogram bin of each present value (``high`` in the last bin)."""
     edges = feature.edges()
     idx = np.searchsorted(edges, values, side="right") - 1
@@ -86,4 +88,3 @@ def pooled_quantities(tables: list[SiteTable], layout: Layout) -> list[int]:
         for i, v in enumerate(site_quantities(table, layout).tolist()):
             total[i] += int(v)
     return total
-

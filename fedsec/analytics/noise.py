@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,7 +73,9 @@ class StatsNoise:
         """How far one site's noise can move each quantity (for the digit layout)."""
         return [math.ceil(TAILS * s) for s in self.site_sigmas(layout)]
 
-    def sample(self, layout: Layout, rng: CryptoRandom | None = None) -> npt.NDArray[np.int64]:
+    def sample(
+        self, layout: Layout, rng: CryptoRandom | None = None
+    ) -> npt.NDArray[np.int64]:
         """One site's noise vector (fresh secret randomness unless ``rng`` is given)."""
         sigmas = self.site_sigmas(layout)
         out = np.zeros(len(layout), dtype=np.int64)
@@ -90,7 +93,7 @@ class StatsNoise:
             return 0.0
         return self.noise_multiplier * math.sqrt(survivors / self.expected)
 
-    def to_config(self) -> dict[str, float | int]:
+    def to_config(self) -> dict[str, Any]:
         """For the request's ConfigRecord."""
         return {"noise-multiplier": self.noise_multiplier, "expected": self.expected}
 

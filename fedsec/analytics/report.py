@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from fedsec.analytics.result import ColumnSummary, GlobalStatistics
@@ -44,10 +45,16 @@ def markdown(stats: GlobalStatistics) -> str:
                 f"{_num(c.error_bound)} |"
             )
     if other:
-        lines += ["", "| column | kind | count | missing | levels |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "| column | kind | count | missing | levels |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for c in other:
             levels = ", ".join(f"{k}: {v}" for k, v in c.levels.items())
-            lines.append(f"| {c.name} | {c.kind} | {c.count} | {c.missing} | {levels} |")
+            lines.append(
+                f"| {c.name} | {c.kind} | {c.count} | {c.missing} | {levels} |"
+            )
     lines += [
         "",
         "Quartiles are read from the global histogram (within one bin width); "
@@ -62,8 +69,13 @@ def _draw(ax: object, column: ColumnSummary) -> None:
     assert isinstance(ax, Axes)
     if column.kind == "numeric":
         edges = column.edges
-        widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        ax.bar(edges[:-1], [max(h, 0) for h in column.histogram], width=widths, align="edge")
+        widths = [b - a for a, b in itertools.pairwise(edges)]
+        ax.bar(
+            edges[:-1],
+            [max(h, 0) for h in column.histogram],
+            width=widths,
+            align="edge",
+        )
     else:
         labels = list(column.levels)
         ax.bar(range(len(labels)), [max(v, 0) for v in column.levels.values()])
@@ -82,14 +94,19 @@ def plot(stats: GlobalStatistics, path: Path) -> Path:
     columns = [*stats.features, stats.target]
     rows = (len(columns) + _COLUMNS_PER_ROW - 1) // _COLUMNS_PER_ROW
     fig, axes = plt.subplots(
-        rows, _COLUMNS_PER_ROW, figsize=(2.4 * _COLUMNS_PER_ROW, 1.8 * rows), squeeze=False
+        rows,
+        _COLUMNS_PER_ROW,
+        figsize=(2.4 * _COLUMNS_PER_ROW, 1.8 * rows),
+        squeeze=False,
     )
     flat = [ax for row in axes for ax in row]
     for ax, column in zip(flat, columns, strict=False):
         _draw(ax, column)
     for ax in flat[len(columns) :]:
         ax.axis("off")
-    fig.suptitle(f"{stats.schema}: {stats.rows} rows from {stats.sites} sites", fontsize=9)
+    fig.suptitle(
+        f"{stats.schema}: {stats.rows} rows from {stats.sites} sites", fontsize=9
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -100,9 +100,7 @@ def split_table(table: SiteTable, seed: int) -> tuple[SiteTable, SiteTable]:
     return table.subset(train_idx), table.subset(val_idx)
 
 
-def site_split(
-    table: SiteTable, seed: int, scaling: Scaling | None = None
-) -> SiteData:
+def site_split(table: SiteTable, seed: int, scaling: Scaling | None = None) -> SiteData:
     """Split a site's rows into train/validation and scale them.
 
     Without ``scaling`` the site fits its own on its training rows.

@@ -95,22 +95,34 @@ class Scaling:
             else:
                 out_mean.append(0.0)
                 out_std.append(1.0)
-                out_fill.append(float(med >= 0.5) if feature.kind is FeatureKind.BINARY else 0.0)
+                out_fill.append(
+                    float(med >= 0.5) if feature.kind is FeatureKind.BINARY else 0.0
+                )
         return cls(tuple(out_mean), tuple(out_std), tuple(out_fill))
 
     def to_config(self) -> dict[str, list[float]]:
         """Lists of floats for a Flower ConfigRecord."""
-        return dict(zip(SCALING_KEYS, (list(self.mean), list(self.std), list(self.fill)), strict=True))
+        return dict(
+            zip(
+                SCALING_KEYS,
+                (list(self.mean), list(self.std), list(self.fill)),
+                strict=True,
+            )
+        )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, object], schema: Schema) -> Scaling | None:
+    def from_config(
+        cls, config: Mapping[str, object], schema: Schema
+    ) -> Scaling | None:
         """The scaling a request carries, or ``None`` (the site fits its own)."""
         if not all(k in config for k in SCALING_KEYS):
             return None
         lists = []
         for key in SCALING_KEYS:
             value = config[key]
-            if not isinstance(value, list | tuple) or len(value) != len(schema.features):
+            if not isinstance(value, list | tuple) or len(value) != len(
+                schema.features
+            ):
                 raise ConfigError(
                     f"{key} must list one number per schema feature "
                     f"({len(schema.features)})"
@@ -119,9 +131,7 @@ class Scaling:
         return cls(*lists)
 
 
-def encode_features(
-    table: SiteTable, scaling: Scaling
-) -> npt.NDArray[np.float32]:
+def encode_features(table: SiteTable, scaling: Scaling) -> npt.NDArray[np.float32]:
     """The model input matrix (rows × ``schema.input_dim``)."""
     schema = table.schema
     rows = len(table)

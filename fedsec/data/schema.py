@@ -153,7 +153,12 @@ class Target:
     def as_feature(self) -> Feature:
         """A regression target seen as a numeric feature (statistics, checks)."""
         return Feature(
-            self.column, FeatureKind.NUMERIC, self.missing, self.low, self.high, self.bins
+            self.column,
+            FeatureKind.NUMERIC,
+            self.missing,
+            self.low,
+            self.high,
+            self.bins,
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -392,7 +397,9 @@ def label_text(value: str | int | float) -> str:
     return str(value).strip()
 
 
-def _missing(value: Any, source: str, key: str, allowed: tuple[Missing, ...]) -> Missing:
+def _missing(
+    value: Any, source: str, key: str, allowed: tuple[Missing, ...]
+) -> Missing:
     try:
         policy = Missing(value)
     except ValueError:
@@ -452,7 +459,7 @@ def _feature(value: Any, source: str, index: int) -> Feature:
     name = _text(data.get("name"), source, f"features[{index}]: name")
     key = f"feature {name!r}"
     try:
-        kind = FeatureKind(data.get("kind"))
+        kind = FeatureKind(str(data.get("kind")))
     except ValueError:
         raise SchemaError(
             f"{source}: {key}: kind must be numeric, binary or categorical"

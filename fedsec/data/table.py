@@ -119,11 +119,9 @@ def _check(
         ]
     keep = ~drop
     y_raw = target.values[keep]
-    y: npt.NDArray[np.int64] | npt.NDArray[np.float64]
-    if schema.kind is TaskKind.CLASSIFICATION:
-        y = y_raw.astype(np.int64)
-    else:
-        y = y_raw
+    y: npt.NDArray[np.int64] | npt.NDArray[np.float64] = (
+        y_raw.astype(np.int64) if schema.kind is TaskKind.CLASSIFICATION else y_raw
+    )
     ignored = tuple(str(c) for c in frame.columns if str(c) not in schema.columns)
     return (
         SiteTable(schema, values[keep], y, source, ignored, int(drop.sum())),
@@ -174,7 +172,10 @@ def _target_column(frame: pd.DataFrame, schema: Schema, source: str) -> _Column:
     if missing and target.missing is Missing.REFUSE:
         return _Column(
             col.values,
-            [f"{where}: {missing} missing target value(s), and the schema refuses them"],
+            [
+                f"{where}: {missing} missing target value(s), "
+                "and the schema refuses them"
+            ],
         )
     return col
 
@@ -210,7 +211,9 @@ def _numeric(series: pd.Series, where: str, low: float, high: float) -> _Column:
             np.zeros(0), [f"{where}: not numeric ({example!r} in {_row(int(bad[0]))})"]
         )
     with np.errstate(invalid="ignore"):
-        outside = np.flatnonzero(~np.isnan(numbers) & ((numbers < low) | (numbers > high)))
+        outside = np.flatnonzero(
+            ~np.isnan(numbers) & ((numbers < low) | (numbers > high))
+        )
     if outside.size:
         first = int(outside[0])
         count = f"{outside.size} values" if outside.size > 1 else "a value"
@@ -248,7 +251,10 @@ def _levels(
             shown += ", ..."
         return _Column(
             np.zeros(0),
-            [f"{where}: unknown {word} {text[:40]!r} in {_row(first)} ({word}s: {shown})"],
+            [
+                f"{where}: unknown {word} {text[:40]!r} in {_row(first)} "
+                f"({word}s: {shown})"
+            ],
         )
     codes[present] = positions[inverse]
     return _Column(codes, [])

@@ -184,6 +184,10 @@ def _level_word(feature: Feature) -> str:
     return "binary value" if feature.kind is FeatureKind.BINARY else "level"
 
 
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith("s") else "s")
+
+
 def _row(index: int) -> str:
     return f"row {index + 1}"
 
@@ -253,7 +257,7 @@ def _levels(
             np.zeros(0),
             [
                 f"{where}: unknown {word} {text[:40]!r} in {_row(first)} "
-                f"({word}s: {shown})"
+                f"({_plural(word)}: {shown})"
             ],
         )
     codes[present] = positions[inverse]

@@ -166,7 +166,8 @@ def _secure_round(
     epsilon = None
     if noise.enabled:
         z_eff = noise.effective(survivors)
-        epsilon = epsilon_of_steps([(z_eff, 1.0, 1)], cfg.dp.delta, cfg.dp.accountant)
+        # one Gaussian release at sampling rate 1: the RDP bound is rigorous
+        epsilon = epsilon_of_steps([(z_eff, 1.0, 1)], cfg.dp.delta, "rdp")
         metrics.update(noise_multiplier=z_eff, epsilon=epsilon)
     stats = summarise(
         layout,

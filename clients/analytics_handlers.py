@@ -19,6 +19,8 @@ site's policy takes part in ``plain`` mode and does not require DP.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 from flwr.app import ConfigRecord, Context, Message, RecordDict
@@ -28,10 +30,7 @@ from clients import secagg_handlers
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
 from clients.site_config import node_config, site_policy
-from clients.site_data import request_schema, site_table
 from fedsec.analytics.digits import DigitLayout
-from fedsec.analytics.layout import Layout
-from fedsec.analytics.local import site_quantities
 from fedsec.analytics.noise import StatsNoise, magnitudes
 from fedsec.config import ClientSettings
 from fedsec.errors import MaliciousServerError
@@ -46,10 +45,18 @@ from fedsec.policy import SitePolicy
 from fedsec.secagg.messages import MaskedInputRequest
 from fedsec.secagg.stages import Stage
 
+if TYPE_CHECKING:
+    from fedsec.analytics.layout import Layout
+
 
 def _quantities(
     msg: Message, context: Context, settings: ClientSettings
 ) -> tuple[Layout, npt.NDArray[np.int64]]:
+    """The site's table, checked, as the schema's integers (pandas imported here)."""
+    from clients.site_data import request_schema, site_table
+    from fedsec.analytics.layout import Layout
+    from fedsec.analytics.local import site_quantities
+
     config = msg.content["config"]
     node = node_config(context)
     schema = request_schema(config, node, settings.data)

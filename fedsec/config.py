@@ -488,21 +488,22 @@ class RunConfig:
             )
 
     def _check_analytics(self) -> None:
-        """Statistics run over secure aggregation (or plain); noise is distributed."""
-        if self.mode != "analytics" and self.data.standardise != "global":
+        """Statistics are summed by secure aggregation (or plain), noise distributed.
+
+        (``standardise='global'`` always sums its statistics round securely,
+        whatever the training's own mode: :mod:`strategies.analytics`.)
+        """
+        if self.mode != "analytics":
             return
-        asked = (
-            "mode='analytics'" if self.mode == "analytics" else "standardise='global'"
-        )
-        if self.mode == "analytics" and self.mpc.enabled:
+        if self.mpc.enabled:
             raise ConfigError(
-                f"{asked} sums statistics by secure aggregation (secagg-mode) or in "
-                "plain mode, not by MPC; set mpc-mode='none'"
+                "mode='analytics' sums statistics by secure aggregation "
+                "(secagg-mode) or in plain mode, not by MPC; set mpc-mode='none'"
             )
-        if self.mode == "analytics" and self.dp.mode in ("local_opacus", "central"):
+        if self.dp.mode in ("local_opacus", "central"):
             raise ConfigError(
-                f"{asked}: statistics take DP noise inside the secure sum "
-                f"(dp-mode='distributed' with a secagg-mode), not dp-mode="
+                "mode='analytics': statistics take DP noise inside the secure sum "
+                "(dp-mode='distributed' with a secagg-mode), not dp-mode="
                 f"{self.dp.mode!r}"
             )
 

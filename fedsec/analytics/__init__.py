@@ -7,23 +7,8 @@ Flower-free, like every package under ``fedsec`` except ``fedsec.flower``:
 :mod:`~fedsec.analytics.noise` (optional distributed DP),
 :mod:`~fedsec.analytics.result` (the released statistics) and
 :mod:`~fedsec.analytics.report` (JSON, Markdown, PNG).
+
+Submodules are imported explicitly: :mod:`~fedsec.analytics.noise` and
+:mod:`~fedsec.analytics.digits` need neither pandas nor scikit-learn, so a
+ClientApp that only unmasks does not import them.
 """
-
-from fedsec.analytics.digits import DigitLayout
-from fedsec.analytics.layout import Layout, Quantity, Stat
-from fedsec.analytics.local import site_quantities
-from fedsec.analytics.noise import StatsNoise, magnitudes
-from fedsec.analytics.result import ColumnSummary, GlobalStatistics, summarise
-
-__all__ = [
-    "ColumnSummary",
-    "DigitLayout",
-    "GlobalStatistics",
-    "Layout",
-    "Quantity",
-    "Stat",
-    "StatsNoise",
-    "magnitudes",
-    "site_quantities",
-    "summarise",
-]

@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fedsec.analytics.layout import Layout
 from fedsec.dp.samplers import discrete_gaussian
 from fedsec.dp.source import CryptoRandom
 from fedsec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fedsec.analytics.layout import Layout
 
 # a site's noise never exceeds TAILS standard deviations in the digit layout:
 # P(|N(0, σ²)| > 40 σ) < 1e-300

@@ -12,15 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedsec.analytics import (
-    DigitLayout,
-    Layout,
-    StatsNoise,
-    magnitudes,
-    site_quantities,
-    summarise,
-)
-from fedsec.analytics.local import pooled_quantities
+from fedsec.analytics.digits import DigitLayout
+from fedsec.analytics.layout import Layout
+from fedsec.analytics.local import pooled_quantities, site_quantities
+from fedsec.analytics.noise import StatsNoise, magnitudes
+from fedsec.analytics.result import summarise
 from fedsec.data import Schema
 from fedsec.data.table import SiteTable, check_frame
 from fedsec.dp.source import CryptoRandom
@@ -60,8 +56,9 @@ TABLES = {node: _site(i) for i, node in enumerate(NODES)}
 
 
 def _secure_sums(
-    drops: dict[Stage, set[int]] | None, noise: StatsNoise = StatsNoise()
+    drops: dict[Stage, set[int]] | None, noise: StatsNoise | None = None
 ) -> tuple[Layout, list[int], tuple[int, ...], dict[int, np.ndarray]]:
+    noise = noise or StatsNoise()
     layout = Layout.of(SCHEMA, FRAC_BITS, 10_000)
     digits = DigitLayout.of(magnitudes(layout, noise), 32, len(NODES))
     fed = LocalFederation(SecAggConfig(threshold=0.5, bits=32), NODES)

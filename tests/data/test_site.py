@@ -204,13 +204,15 @@ def test_check_data_exit_codes(
     _frame().to_csv(good, index=False)
     assert check_data([str(good), "--schema", str(schema)]) == EXIT_OK
     out = capsys.readouterr().out
-    assert out.startswith("ok: ") and "ignored columns: hospital_id" in out
+    assert out.startswith("ok: ")
+    assert "ignored columns: hospital_id" in out
     bad = tmp_path / "bad.csv"
     _bad(_frame(), "age", 0, 999).drop(columns=["smoker"]).to_csv(bad, index=False)
     assert check_data([str(bad), "--schema", str(schema)]) == EXIT_DATA
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2
-    assert "column 'age'" in err[0] and "column 'smoker'" in err[1]
+    assert "column 'age'" in err[0]
+    assert "column 'smoker'" in err[1]
     broken = _write(tmp_path, "broken.yaml", "features: [")
     assert check_data([str(good), "--schema", str(broken)]) == EXIT_SCHEMA
     assert "not valid YAML" in capsys.readouterr().err

@@ -58,7 +58,8 @@ def test_secure_statistics_equal_pooled_rows_despite_dropouts(tmp_path: Path) ->
     assert secure.metrics["survivors"] == 4
     assert secure.metrics["dropped"] == 1
     stats = secure.statistics
-    assert stats is not None and stats.sites == 4
+    assert stats is not None
+    assert stats.sites == 4
     tables = [simulated_table(SCHEMA, p, SITES) for p in (0, 2, 3, 4)]
     values = np.concatenate([t.values for t in tables])
     y = np.concatenate([t.y for t in tables])
@@ -126,7 +127,8 @@ def test_distributed_noise_meets_the_sites_floor_or_is_refused(
     stats = noisy.statistics
     assert stats is not None
     assert stats.noise_multiplier == pytest.approx(1.0)
-    assert stats.epsilon is not None and 0 < stats.epsilon < 20
+    assert stats.epsilon is not None
+    assert 0 < stats.epsilon < 20
     tables = [simulated_table(SCHEMA, p, SITES) for p in range(SITES)]
     values = np.concatenate([t.values for t in tables])
     exact = [

@@ -57,7 +57,9 @@ def _measure(
     errors: list[str] = []
 
     def main(grid: Grid, context: Context) -> None:
-        steady = SecAggBackend(cfg.secagg)
+        # one backend for both secure cases: a site keeps one protocol state
+        # per run, so key set ids and rounds must keep growing
+        backend = SecAggBackend(cfg.secagg)
         protocol_round = 0
 
         def once(case: str) -> dict[str, float]:
@@ -65,11 +67,11 @@ def _measure(
             protocol_round += 1
             if case == "plain":
                 out = run_analytics(grid, cfg, schema, secure=False)
-            elif case == "secagg":
-                out = run_analytics(grid, cfg, schema, secure=True)
             else:
+                if case == "secagg":
+                    backend.key_set_nodes = frozenset()  # forces a fresh key set
                 out = run_analytics(
-                    grid, cfg, schema, backend=steady, protocol_round=protocol_round
+                    grid, cfg, schema, backend=backend, protocol_round=protocol_round
                 )
             if out.statistics is None:
                 raise RuntimeError(f"{case}: the round released nothing")

@@ -1,4 +1,4 @@
-"""The rehearsal in the Flower Deployment Engine: hospitals' own tables, statistics, then training.
+"""The rehearsal in the Deployment Engine: own tables, statistics, then training.
 
 Three SuperNodes read the rehearsal's CSVs (missing values, a categorical
 column, shuffled columns, shifted sites); the secure statistics round writes

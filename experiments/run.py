@@ -33,16 +33,16 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
     strategy = cfg.strategy
     mapping: dict[str, Any] = {
         "num-server-rounds": cfg.num_rounds,
-        "mode": cfg.mode,
+        "mode": cfg.get("mode", "train"),
         "round-timeout": float(cfg.round_timeout),
         "seed": cfg.seed,
         "task": cfg.data.task,
         "partition": cfg.data.partition,
         "dirichlet-alpha": float(cfg.data.alpha),
         "test-fraction": float(cfg.data.test_fraction),
-        "task-schema": cfg.data.schema,
-        "standardise": cfg.data.standardise,
-        "test-path": cfg.data.test_path,
+        "task-schema": cfg.data.get("schema", ""),
+        "standardise": cfg.data.get("standardise", "site"),
+        "test-path": cfg.data.get("test_path", ""),
         "model": cfg.model.name,
         "hidden-dim": cfg.model.hidden_dim,
         "local-epochs": cfg.train.local_epochs,
@@ -62,7 +62,7 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
             mapping[key] = float(strategy[name])
     # privacy groups: `secagg.rounds_per_key_set` -> `secagg-rounds-per-key-set`
     for group in PRIVACY_GROUPS:
-        for name, value in cfg[group].items():
+        for name, value in cfg.get(group, {}).items():
             mapping[f"{group}-{str(name).replace('_', '-')}"] = value
     return RunConfig.from_mapping(mapping)
 

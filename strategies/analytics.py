@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -74,8 +74,6 @@ def secure_settings(cfg: RunConfig) -> SecAggSettings:
     """
     if cfg.secagg.enabled:
         return cfg.secagg
-    from dataclasses import replace
-
     return replace(cfg.secagg, mode="semi_honest")
 
 

@@ -23,8 +23,13 @@ from fedsec.errors import ConfigError
 if TYPE_CHECKING:
     from fedsec.secagg.config import SecAggConfig
 
+# the schemas shipped in fedsec/data/schemas (a test checks they agree)
 TASKS = ("breast_cancer", "digits", "diabetes")
 PARTITIONS = ("iid", "dirichlet")
+RUN_MODES = ("train", "analytics")
+# where a site's feature scaling comes from: its own training rows, or the
+# federation's securely computed statistics
+STANDARDISE = ("site", "global")
 MODELS = ("logreg", "mlp")
 LINEAR_STRATEGY_NAMES = (
     "fedavg",
@@ -46,14 +51,21 @@ class DataConfig:
     """Which task, and how it is split across the simulated sites."""
 
     task: str = "breast_cancer"
+    # a schema YAML file; empty: the shipped schema named by ``task``
+    task_schema: str = ""
     partition: str = "iid"
     dirichlet_alpha: float = 0.5
     test_fraction: float = 0.2
     seed: int = 42
+    standardise: str = "site"
+    # the server's own test file (checked against the schema); empty: the
+    # held-out rows of the schema's embedded data set, if it has one
+    test_path: str = ""
 
     def __post_init__(self) -> None:
         _one_of("task", self.task, TASKS)
         _one_of("partition", self.partition, PARTITIONS)
+        _one_of("standardise", self.standardise, STANDARDISE)
         _positive("dirichlet-alpha", self.dirichlet_alpha)
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(
@@ -321,6 +333,41 @@ class MPCSettings:
         return 1 if self.noise_multiplier > 0 else self.max_weight
 
 
+# Bits of a fixed-point sum of squares that must fit a signed 64-bit integer
+# at a site (fedsec.analytics.layout): 2·frac_bits + log2(max_rows) <= 62.
+_ANALYTICS_INT_BITS = 62
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """Federated statistics: fixed-point precision, public row bound, output.
+
+    Numeric values are encoded as ``round((v - low) / (high - low) · 2^f)``
+    with ``f = frac_bits`` over the schema's range, so means and standard
+    deviations are exact to ``(high - low) · 2^-(f+1)``; ``max_rows`` is the
+    public bound on one site's rows that sizes the secure sum.
+    """
+
+    frac_bits: int = 20
+    max_rows: int = 1_000_000
+    out_dir: str = "outputs/analytics"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.frac_bits <= 30:
+            raise ConfigError(
+                f"analytics-frac-bits must lie in [1, 30], got {self.frac_bits}"
+            )
+        _positive("analytics-max-rows", self.max_rows)
+        if 2 * self.frac_bits + self.max_rows.bit_length() > _ANALYTICS_INT_BITS:
+            raise ConfigError(
+                f"analytics-frac-bits={self.frac_bits} with analytics-max-rows="
+                f"{self.max_rows}: a site's sum of squares needs 2·frac-bits + "
+                f"log2(max-rows) <= {_ANALYTICS_INT_BITS} bits; lower one of them"
+            )
+        if not self.out_dir:
+            raise ConfigError("analytics-out must name a folder")
+
+
 # Stages at which a site can be told to drop (``faults-drop``): local training,
 # the secure-aggregation stages (fedsec.secagg.stages.Stage, less ``idle``) and
 # the MPC share upload. A name outside them would never fire.
@@ -399,6 +446,7 @@ class RunConfig:
 
     num_rounds: int = 5
     round_timeout: float = 600.0
+    mode: str = "train"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
@@ -406,10 +454,13 @@ class RunConfig:
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
+    analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
 
     def __post_init__(self) -> None:
         _positive("num-server-rounds", self.num_rounds)
         _positive("round-timeout", self.round_timeout)
+        _one_of("mode", self.mode, RUN_MODES)
+        self._check_analytics()
         if self.secagg.enabled and self.mpc.enabled:
             raise ConfigError(
                 "secagg-mode and mpc-mode: choose secure aggregation or MPC, not both"
@@ -434,6 +485,26 @@ class RunConfig:
                 f"strategy {self.strategy.name!r} needs every update in the clear, "
                 f"but {aggregate_only} hands it only the (noised) sum; use one of "
                 f"{', '.join(LINEAR_STRATEGY_NAMES)}"
+            )
+
+    def _check_analytics(self) -> None:
+        """Statistics are summed by secure aggregation (or plain), noise distributed.
+
+        (``standardise='global'`` always sums its statistics round securely,
+        whatever the training's own mode: :mod:`strategies.analytics`.)
+        """
+        if self.mode != "analytics":
+            return
+        if self.mpc.enabled:
+            raise ConfigError(
+                "mode='analytics' sums statistics by secure aggregation "
+                "(secagg-mode) or in plain mode, not by MPC; set mpc-mode='none'"
+            )
+        if self.dp.mode in ("local_opacus", "central"):
+            raise ConfigError(
+                "mode='analytics': statistics take DP noise inside the secure sum "
+                "(dp-mode='distributed' with a secagg-mode), not dp-mode="
+                f"{self.dp.mode!r}"
             )
 
     def _aggregate_only(self) -> str:
@@ -465,6 +536,7 @@ class RunConfig:
             dp=DPSettings(**sections["dp"]),
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
+            analytics=AnalyticsSettings(**sections["analytics"]),
         )
 
     def to_mapping(self) -> dict[str, Scalar]:
@@ -494,6 +566,7 @@ class ClientSettings:
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
+    analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ClientSettings:
@@ -511,6 +584,7 @@ class ClientSettings:
             dp=DPSettings(**sections["dp"]),
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
+            analytics=AnalyticsSettings(**sections["analytics"]),
         )
 
 
@@ -526,8 +600,12 @@ def _parse_sections(mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "num-server-rounds": ("", "num_rounds"),
     "round-timeout": ("", "round_timeout"),
+    "mode": ("", "mode"),
     "seed": ("data", "seed"),
     "task": ("data", "task"),
+    "task-schema": ("data", "task_schema"),
+    "standardise": ("data", "standardise"),
+    "test-path": ("data", "test_path"),
     "partition": ("data", "partition"),
     "dirichlet-alpha": ("data", "dirichlet_alpha"),
     "test-fraction": ("data", "test_fraction"),
@@ -572,13 +650,16 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "faults-poison": ("faults", "poison"),
     "faults-poison-scale": ("faults", "poison_scale"),
     "faults-corrupt-shares": ("faults", "corrupt_shares"),
+    "analytics-frac-bits": ("analytics", "frac_bits"),
+    "analytics-max-rows": ("analytics", "max_rows"),
+    "analytics-out": ("analytics", "out_dir"),
 }
 
 # (section, field name) -> flat key
 _KEY_OF = {place: key for key, place in _FLAT_KEYS.items()}
 
 # Sections a site needs to read from each request.
-_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults")
+_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults", "analytics")
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,
@@ -588,6 +669,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "dp": DPSettings,
     "mpc": MPCSettings,
     "faults": FaultSettings,
+    "analytics": AnalyticsSettings,
 }
 
 

@@ -114,7 +114,9 @@ class Exponentiator:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn")
+            )
         return self._pool
 
     def hash_and_raise(self, ids: Sequence[bytes], session: int) -> bytes:
@@ -136,9 +138,7 @@ class Exponentiator:
             return _mul_blob(self._key, points)
         pool = self._executor()
         futures = [
-            pool.submit(
-                _mul_blob, self._key, points[a * POINT_BYTES : b * POINT_BYTES]
-            )
+            pool.submit(_mul_blob, self._key, points[a * POINT_BYTES : b * POINT_BYTES])
             for a, b in self._chunks(n)
         ]
         return b"".join(f.result() for f in futures)

@@ -220,9 +220,7 @@ class PsiHolder:
                 node_id=self.index,
             )
         if count_points(points) == 0:
-            raise AbortError(
-                f"list {origin} is empty", stage="psi", node_id=self.index
-            )
+            raise AbortError(f"list {origin} is empty", stage="psi", node_id=self.index)
         out = self._exp.raise_points(points)
         return shuffle_points(out) if self.terms.mode is OutputMode.SIZE else out
 
@@ -305,7 +303,9 @@ def match_tags(
     for i in range(holders):
         blob = finals[i]
         n = count_points(blob)
-        tags = [blob[o : o + POINT_BYTES] for o in range(0, n * POINT_BYTES, POINT_BYTES)]
+        tags = [
+            blob[o : o + POINT_BYTES] for o in range(0, n * POINT_BYTES, POINT_BYTES)
+        ]
         where = dict(zip(tags, range(n), strict=True))
         if len(where) != n:
             raise ProtocolError(

@@ -64,7 +64,7 @@ def spline(z: npt.ArrayLike, frac_bits: int) -> npt.NDArray[np.float64]:
 
 
 def secure_sigmoid(rt: Runtime, z: Shared) -> Shared:
-    """The spline of a 1-D shared ``z`` (``f`` bits); result at ``2f`` bits. 11 rounds."""
+    """The spline of a 1-D shared ``z`` (``f`` bits), at ``2f`` bits. 11 rounds."""
     enc: FixedPoint = rt.encoder
     n = z.shape[0]
     diffs = [add_public(rt, z, enc.encode(-t)) for t in KNOTS]

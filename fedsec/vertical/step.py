@@ -50,7 +50,8 @@ def exact_floor(rt: Runtime, additive: Ring, bits: int) -> Shared:
     )
     with np.errstate(over="ignore"):
         return Shared(
-            np.asarray(inj.a @ weights, np.uint64), np.asarray(inj.b @ weights, np.uint64)
+            np.asarray(inj.a @ weights, np.uint64),
+            np.asarray(inj.b @ weights, np.uint64),
         )
 
 

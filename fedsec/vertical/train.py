@@ -141,9 +141,7 @@ def _residual(rt: Runtime, xb: Shared, w: Shared, yb: Shared, model: Model) -> S
         return secure_sigmoid(rt, truncate_additive(rt, z, f)) - y2
 
 
-def train(
-    rt: Runtime, x: Shared, y: Shared, terms: TrainTerms, seed: bytes
-) -> Shared:
+def train(rt: Runtime, x: Shared, y: Shared, terms: TrainTerms, seed: bytes) -> Shared:
     """Train at this party; returns its shares of the weights (intercept last).
 
     ``x`` is ``(n, d)`` and ``y`` ``(n,)``, both at ``f`` bits, rows in the
@@ -156,12 +154,15 @@ def train(
     w = Shared(np.zeros(d, np.uint64), np.zeros(d, np.uint64))
     sigma = party_noise_std(terms.noise_multiplier * terms.row_norm, NOISE_COLLUDERS)
     for rows in schedule(x.shape[0], terms, seed):
-        xb, yb = x1[rows], y[rows]
+        xb = Shared(x1.a[rows], x1.b[rows])
+        yb = Shared(y.a[rows], y.b[rows])
         e = _residual(rt, xb, w, yb, terms.model)
         with np.errstate(over="ignore"):
             g: Ring = np.asarray(xb.a.T @ (e.a + e.b) + xb.b.T @ e.a, dtype=np.uint64)
             if sigma > 0:
-                g += rt.encoder.encode(gaussian(sigma, d), frac_bits=3 * terms.frac_bits)
+                g += rt.encoder.encode(
+                    gaussian(sigma, d), frac_bits=3 * terms.frac_bits
+                )
         w = w - scaled_step(rt, g, terms.learning_rate / len(rows))
     return w
 

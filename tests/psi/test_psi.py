@@ -88,8 +88,11 @@ def test_session_binds_the_hash() -> None:
 
 def test_duplicate_ids_refused_in_one_line_without_the_id() -> None:
     with pytest.raises(DataError) as err:
-        PsiHolder(0, ["a", "b", "secret-id", "secret-id"], PsiTerms(1, 2, OutputMode.SIZE))
-    assert "1 duplicate" in str(err.value) and "secret-id" not in str(err.value)
+        PsiHolder(
+            0, ["a", "b", "secret-id", "secret-id"], PsiTerms(1, 2, OutputMode.SIZE)
+        )
+    assert "1 duplicate" in str(err.value)
+    assert "secret-id" not in str(err.value)
     assert "\n" not in str(err.value)
 
 

@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     """Print one JSON object per case."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, nargs="+", default=[1_000_000])
-    p.add_argument("--mode", choices=[m.value for m in OutputMode], default="intersection")
+    p.add_argument(
+        "--mode", choices=[m.value for m in OutputMode], default="intersection"
+    )
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--floor-sample", type=int, default=100_000)
     args = p.parse_args(argv)

@@ -1,0 +1,64 @@
+"""Vertical partitions of a task: the same people, different columns per holder.
+
+For simulations, tests and benchmarks: the task's training split (the test
+split is :func:`~fedsec.data.federated.server_test_set`'s rows) is
+standardised, its columns divided among ``holders`` holders in contiguous
+groups, the labels given to ``label_holder``, and every record given an id.
+Each holder misses a few of the records (``missing``) and holds a few records
+nobody else has (``extra``), so the PSI has something to do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fedsec.data.federated import _global_split, standardise
+from fedsec.data.site import TARGET_COLUMN
+from fedsec.errors import ConfigError
+
+
+def column_groups(num_features: int, holders: int) -> list[list[str]]:
+    """The schema: holder ``h``'s feature column names."""
+    if not 2 <= holders <= num_features:
+        raise ConfigError(f"need 2..{num_features} holders, got {holders}")
+    cols = np.array_split(np.arange(num_features), holders)
+    return [[f"f{j:03d}" for j in c] for c in cols]
+
+
+def vertical_tables(
+    task: str,
+    holders: int,
+    *,
+    label_holder: int = 0,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    missing: float = 0.02,
+    extra: float = 0.02,
+) -> list[pd.DataFrame]:
+    """One frame per holder: ``id``, its columns, and ``target`` at the label holder."""
+    train, test = _global_split(task, test_fraction, seed)
+    x, _ = standardise(train.x, test.x)
+    n = len(train)
+    groups = column_groups(x.shape[1], holders)
+    rng = np.random.default_rng(seed + 1)  # public synthetic layout, not a secret
+    frames = []
+    start = 0
+    for h, names in enumerate(groups):
+        cols = x[:, start : start + len(names)]
+        start += len(names)
+        keep = rng.random(n) >= missing
+        ids = [f"rec-{i:07d}" for i in np.flatnonzero(keep)]
+        frame = pd.DataFrame(cols[keep], columns=names)
+        frame.insert(0, "id", ids)
+        if h == label_holder:
+            frame[TARGET_COLUMN] = np.asarray(train.y, dtype=np.float64)[keep]
+        k = int(extra * n)
+        if k:
+            more = pd.DataFrame(rng.normal(size=(k, len(names))), columns=names)
+            more.insert(0, "id", [f"only-{h}-{i:06d}" for i in range(k)])
+            if h == label_holder:
+                more[TARGET_COLUMN] = 0.0
+            frame = pd.concat([frame, more], ignore_index=True)
+        frames.append(frame.sample(frac=1.0, random_state=seed + h))
+    return frames

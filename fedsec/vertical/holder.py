@@ -1,0 +1,70 @@
+"""A data holder's side of vertical training: PSI, then its rows to the parties.
+
+``VerticalHolder(index, table, psi_terms)`` wraps the holder's
+:class:`~fedsec.psi.protocol.PsiHolder` over its checked table
+(:mod:`fedsec.vertical.table`). :meth:`VerticalHolder.blocks` secret-shares
+its feature columns (and, at the label holder, the labels) to the three
+parties: in ``shares`` mode in its secret upload order (the parties align the
+rows from the PSI tags), in ``intersection`` mode in the common order it
+learned (:meth:`~fedsec.psi.protocol.PsiHolder.finish`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from fedsec.errors import ProtocolError
+from fedsec.mpc.ring import FixedPoint
+from fedsec.psi.protocol import OutputMode, PsiHolder, PsiTerms
+from fedsec.vertical.shares import FEATURES, LABELS, share_block
+from fedsec.vertical.table import HolderTable
+
+
+class VerticalHolder:
+    """Holder ``index`` of a vertical session (module docstring)."""
+
+    def __init__(
+        self, index: int, table: HolderTable, terms: PsiTerms, *, workers: int = 1
+    ) -> None:
+        self.index = index
+        self.table = table
+        self.terms = terms
+        self.psi = PsiHolder(index, table.ids, terms, workers=workers)
+        self._rows: npt.NDArray[np.int64] | None = None
+
+    def finish(self, finals: Mapping[int, bytes]) -> int:
+        """``intersection`` mode: learn the common order; returns its size."""
+        result = self.psi.finish(finals)
+        self._rows = result.rows
+        return result.size
+
+    def blocks(
+        self, party_keys: Sequence[bytes], encoder: FixedPoint
+    ) -> tuple[list[bytes], list[bytes] | None]:
+        """Packages for parties 0, 1, 2: features, and labels at the label holder."""
+        if self.terms.mode is OutputMode.SHARES:
+            rows = self.psi.upload_order
+        elif self._rows is not None:
+            rows = self._rows
+        else:
+            raise ProtocolError(
+                "rows go to the parties after the PSI (shares or intersection mode)",
+                stage="share",
+                node_id=self.index,
+            )
+        table = self.table.aligned(rows)
+        common = {"session": self.terms.session, "holder": self.index}
+        features = share_block(
+            table.x, party_keys, kind=FEATURES, encoder=encoder, **common
+        )
+        labels = (
+            None
+            if table.y is None
+            else share_block(
+                table.y[:, None], party_keys, kind=LABELS, encoder=encoder, **common
+            )
+        )
+        return features, labels

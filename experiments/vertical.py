@@ -107,8 +107,8 @@ def party_worker(index: int, work: Path, ports: list[int]) -> None:
     from fedsec.vertical.party import VerticalParty
 
     keys = _load_keys(work, index)
-    terms: TrainTerms = pickle.loads((work / "terms.pkl").read_bytes())  # noqa: S301
-    inputs: HolderInputs = pickle.loads((work / f"inputs{index}.pkl").read_bytes())  # noqa: S301
+    terms: TrainTerms = pickle.loads((work / "terms.pkl").read_bytes())
+    inputs: HolderInputs = pickle.loads((work / f"inputs{index}.pkl").read_bytes())
     pki = work / "pki"
     ident = TlsIdentity(
         pki / "ca.pem",

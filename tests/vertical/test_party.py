@@ -1,0 +1,125 @@
+"""Vertical parties end to end in threads: PSI tags, sealed blocks, the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedsec.errors import AbortError, DataError, PolicyError
+from fedsec.mpc.inproc import InProcessNetwork
+from fedsec.mpc.keys import generate_party_keys
+from fedsec.mpc.local import run_threads
+from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.sessions import MemorySessionLog
+from fedsec.policy import SitePolicy
+from fedsec.psi.local import final_lists
+from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
+from fedsec.vertical.holder import VerticalHolder
+from fedsec.vertical.party import HolderInputs, VerticalParty
+from fedsec.vertical.table import check_table
+from fedsec.vertical.train import TrainTerms, plaintext_train
+
+POLICY = SitePolicy(modes=frozenset({"vertical"}))
+TERMS = TrainTerms(epochs=2, batch_size=16)
+SEED = b"seed"
+
+
+def _frames() -> list[pd.DataFrame]:
+    from fedsec.data.vertical import vertical_tables
+
+    return [f.iloc[:120] for f in vertical_tables("breast_cancer", 2)]
+
+
+def _run(inputs: list[HolderInputs], session: int = 3) -> list[np.ndarray]:
+    keys = _KEYS
+    net = InProcessNetwork(timeout=20)
+    parties = [
+        VerticalParty(
+            keys[i], net.channel(i), TERMS, sessions=MemorySessionLog(), policy=POLICY
+        )
+        for i in range(3)
+    ]
+    rts = [
+        Runtime(i, net.channel(i), keys[i].randomness(0), TERMS.encoder)
+        for i in range(3)
+    ]
+
+    def prog(rt: Runtime, p: VerticalParty) -> np.ndarray:
+        return p.run(session, inputs[rt.index], SEED).weights
+
+    return run_threads(rts, prog, parties).outputs
+
+
+_KEYS = generate_party_keys()
+
+
+def _setup() -> tuple[list[VerticalHolder], dict[int, bytes], list[HolderInputs]]:
+    from fedsec.data.vertical import column_groups
+
+    groups = column_groups(30, 2)
+    tables = [
+        check_table(f, groups[h], labels=h == 0, holder=h)
+        for h, f in enumerate(_frames())
+    ]
+    terms = PsiTerms(3, 2, OutputMode.SHARES)
+    hs = [VerticalHolder(h, tables[h], terms) for h in range(2)]
+    finals = final_lists([h.psi for h in hs], terms)
+    blocks = [h.blocks(_KEYS[0].public_keys, TERMS.encoder) for h in hs]
+    labels = blocks[0][1]
+    assert labels is not None
+    inputs = [
+        HolderInputs({h: blocks[h][0][i] for h in range(2)}, labels[i], 0, finals)
+        for i in range(3)
+    ]
+    return hs, finals, inputs
+
+
+def test_parties_train_on_the_intersection_like_float64() -> None:
+    hs, finals, inputs = _setup()
+    outs = _run(inputs)
+    assert all(np.array_equal(outs[0], o) for o in outs)
+    match = match_tags(finals, 2)
+    joined = [
+        hs[h].table.aligned(hs[h].psi.upload_order[match.positions[h]])
+        for h in range(2)
+    ]
+    x = np.hstack([j.x for j in joined])
+    y = joined[0].y
+    enc = TERMS.encoder
+    want = plaintext_train(
+        enc.decode(enc.encode(x)), enc.decode(enc.encode(y)), TERMS, SEED
+    )
+    assert np.max(np.abs(outs[0] - want)) <= 2 * TERMS.steps(len(y)) * 2.0**-14
+
+
+def test_a_dropped_holder_stops_every_party_before_training() -> None:
+    _, finals, inputs = _setup()
+    cut = [HolderInputs(i.features, i.labels, 0, {0: finals[0]}) for i in inputs]
+    with pytest.raises(AbortError):
+        _run(cut)
+
+
+def test_policy_without_vertical_refuses() -> None:
+    with pytest.raises(PolicyError, match="modes"):
+        VerticalParty(
+            _KEYS[0],
+            InProcessNetwork().channel(0),
+            TERMS,
+            sessions=MemorySessionLog(),
+            policy=SitePolicy(modes=frozenset({"mpc"})),
+        )
+
+
+def test_schema_checks_name_the_problem() -> None:
+    frame = _frames()[1]
+    cols = [c for c in frame.columns if c != "id"]
+    with pytest.raises(DataError, match="columns differ"):
+        check_table(frame, cols[:-1], labels=False, holder=1)
+    bad = frame.copy()
+    bad.iloc[3, 2] = np.nan
+    with pytest.raises(DataError, match="missing"):
+        check_table(bad, cols, labels=False, holder=1)
+    dup = pd.concat([frame, frame.iloc[:2]])
+    with pytest.raises(DataError, match="duplicate"):
+        check_table(dup, cols, labels=False, holder=1)

@@ -6,7 +6,10 @@ two processes on this machine, talking through pipes; each holder uses
 *floor* is measured in the same run: two scalar multiplications per id per
 side (4 n X25519 multiplications through ``cryptography``) spread over every
 core, timed on a sample of ``--floor-sample`` multiplications per core before
-and after the PSI runs. ``ratio = seconds / floor_seconds``. One JSON object
+and after the PSI runs. ``ratio = seconds / floor_seconds``; on a shared machine
+the load moves
+both, so ``cpu_ratio`` (the holders' CPU seconds over the CPU seconds of
+``4 n`` multiplications) is reported too. One JSON object
 per case, with the machine's cores and its load average.
 
 Example::
@@ -38,6 +41,7 @@ def _holder(index: int, n: int, workers: int, mode: str, conn: Connection) -> No
     ids = _ids(index, n)
     terms = PsiTerms(11, 2, OutputMode(mode))
     conn.recv()  # start signal: ids are ready
+    cpu = time.process_time()
     h = PsiHolder(index, ids, terms, workers=workers)
     try:
         conn.send_bytes(h.start())  # to the other holder (relay)
@@ -48,13 +52,16 @@ def _holder(index: int, n: int, workers: int, mode: str, conn: Connection) -> No
         conn.send_bytes(finals[index])
         finals[1 - index] = conn.recv_bytes()
         result = h.finish(finals)
-        conn.send(result.size)
+        conn.send((result.size, time.process_time() - cpu))
     finally:
         h.close()
 
 
-def run_psi_case(n: int, workers: int, mode: str) -> tuple[float, int]:
-    """Seconds for one two-holder PSI (both processes, end to end) and its size."""
+def run_psi_case(n: int, workers: int, mode: str) -> tuple[float, int, float]:
+    """Wall seconds of one two-holder PSI, its size, and the holders' CPU seconds.
+
+    CPU seconds are the holder processes' own (``workers == 1``).
+    """
     ctx = mp.get_context("spawn")
     pipes = [ctx.Pipe() for _ in range(2)]
     procs = [
@@ -78,26 +85,27 @@ def run_psi_case(n: int, workers: int, mode: str) -> tuple[float, int]:
     b.recv_bytes()
     a.send_bytes(fb)
     b.send_bytes(fa)
-    sizes = {a.recv(), b.recv()}
+    (size_a, cpu_a), (size_b, cpu_b) = a.recv(), b.recv()
+    sizes = {size_a, size_b}
     seconds = time.perf_counter() - t
     for p in procs:
         p.join()
     if len(sizes) != 1:
         raise RuntimeError("the holders disagree on the intersection size")
-    return seconds, sizes.pop()
+    return seconds, sizes.pop(), cpu_a + cpu_b
 
 
 def _mults(count: int, barrier: Any, out: Any) -> None:
     pts = hash_ids([str(i).encode() for i in range(count)], 1)
     exp = Exponentiator(new_key())
     barrier.wait()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     exp.raise_points(pts)
-    out.put(time.perf_counter() - t)
+    out.put((time.perf_counter() - t, time.process_time() - cpu))
 
 
-def multiplication_seconds(per_core: int, cores: int) -> float:
-    """Seconds of one core per X25519 multiplication, every core busy at once."""
+def multiplication_seconds(per_core: int, cores: int) -> tuple[float, float]:
+    """Wall and CPU seconds per X25519 multiplication, every core busy at once."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(cores), ctx.Queue()
     procs = [
@@ -108,7 +116,8 @@ def multiplication_seconds(per_core: int, cores: int) -> float:
     times = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    return statistics.median(times) / per_core
+    wall = statistics.median(t for t, _ in times) / per_core
+    return wall, statistics.median(c for _, c in times) / per_core
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
         before = multiplication_seconds(args.floor_sample, cores)
         runs = [run_psi_case(n, workers, args.mode) for _ in range(args.repeats)]
         after = multiplication_seconds(args.floor_sample, cores)
-        mult = (before + after) / 2
+        mult = (before[0] + after[0]) / 2
+        mult_cpu = (before[1] + after[1]) / 2
         floor = 4 * n * mult / cores
-        seconds = statistics.median(s for s, _ in runs)
+        seconds = statistics.median(s for s, _, _ in runs)
+        cpu = statistics.median(c for _, _, c in runs)
         row: dict[str, Any] = {
             "case": "psi",
             "holders": 2,
@@ -137,10 +148,14 @@ def main(argv: list[str] | None = None) -> None:
             "ids_per_holder": n,
             "intersection": runs[0][1],
             "seconds": seconds,
-            "seconds_runs": [s for s, _ in runs],
+            "seconds_runs": [s for s, _, _ in runs],
             "floor_seconds": floor,
             "ratio": seconds / floor,
+            "cpu_seconds": cpu,
+            "cpu_floor_seconds": 4 * n * mult_cpu,
+            "cpu_ratio": cpu / (4 * n * mult_cpu),
             "multiplication_us_all_cores_busy": mult * 1e6,
+            "multiplication_cpu_us": mult_cpu * 1e6,
             "cores": cores,
             "workers_per_holder": workers,
             "repeats": args.repeats,

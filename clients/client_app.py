@@ -1,8 +1,9 @@
 """The fedsec ClientApp: Message-API handlers, one per message type.
 
 ``train`` and ``evaluate`` serve plain federated learning (and central DP);
-secure aggregation (``query.secagg_*``) and MPC (``query.mpc_*``) register
-their handlers on the same app, so one ClientApp serves every mode.
+secure aggregation (``query.secagg_*``), MPC (``query.mpc_*``) and vertical
+training (``query.vertical_*``) register their handlers on the same app, so
+one ClientApp serves every mode.
 
 ``train`` sends the site's model in the clear, so the site first checks its
 own policy (node config, never the request): it must take part in ``plain``
@@ -23,7 +24,7 @@ import math
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients import mpc_handlers, secagg_handlers
+from clients import mpc_handlers, secagg_handlers, vertical_handlers
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
 from clients.site_config import site_policy
@@ -88,3 +89,4 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
 
 secagg_handlers.register(app)
 mpc_handlers.register(app)
+vertical_handlers.register(app)

@@ -70,6 +70,8 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
 
 def run_mode(cfg: RunConfig) -> str:
     """The site-policy mode a run asks the sites to take part in."""
+    if cfg.vertical.enabled:
+        return "vertical"
     if cfg.mpc.enabled:
         return "mpc"
     if cfg.secagg.enabled:
@@ -107,7 +109,7 @@ def site_node_configs(
         }
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir
-        if cfg.mpc.enabled:
+        if cfg.mpc.enabled or cfg.vertical.enabled:
             if pid < 3:
                 node["mpc-tls-dir"] = cfg.mpc.tls_dir
             else:
@@ -141,7 +143,7 @@ def simulated_sites(configs: Mapping[int, Mapping[str, Any]]) -> Iterator[Path]:
 
 def _with_party_pki(cfg: RunConfig) -> RunConfig:
     """MPC: make sure the three parties have TLS identities (out of band)."""
-    if not cfg.mpc.enabled:
+    if not (cfg.mpc.enabled or cfg.vertical.enabled):
         return cfg
     from fedsec.mpc.tls import make_throwaway_pki
 
@@ -172,7 +174,7 @@ def simulate(
     resources = resources or SimulationResources()
     cfg = _with_site_keys(cfg, num_clients)
     cfg = _with_party_pki(cfg)
-    if cfg.mpc.enabled:
+    if cfg.mpc.enabled or cfg.vertical.enabled:
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
         resources = replace(

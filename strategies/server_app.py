@@ -42,8 +42,16 @@ def run(
     backend: AggregationBackend | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
 ) -> History:
-    """Train ``cfg.num_rounds`` rounds over ``grid`` and return the history."""
+    """Train ``cfg.num_rounds`` rounds over ``grid`` and return the history.
+
+    With ``vertical-model`` set, one vertical training session instead
+    (:mod:`strategies.vertical`).
+    """
     _setup_logging()
+    if cfg.vertical.enabled:
+        from strategies.vertical import run_vertical
+
+        return run_vertical(grid, cfg)
     test_set = server_test_set(cfg.data.task, cfg.data.test_fraction, cfg.data.seed)
     model = build_model(
         cfg.train.model,

@@ -62,3 +62,16 @@ def vertical_tables(
             frame = pd.concat([frame, more], ignore_index=True)
         frames.append(frame.sample(frac=1.0, random_state=seed + h))
     return frames
+
+
+def vertical_test_set(
+    task: str, test_fraction: float = 0.2, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """The joined held-out rows, standardised like the holders' columns.
+
+    The evaluation set of a simulated vertical federation (the server's, as
+    :func:`~fedsec.data.federated.server_test_set` is in horizontal runs).
+    """
+    train, test = _global_split(task, test_fraction, seed)
+    _, x = standardise(train.x, test.x)
+    return np.asarray(x, np.float64), np.asarray(test.y, np.float64)

@@ -177,15 +177,40 @@ class PsiHolder:
     """
 
     def __init__(
-        self, index: int, ids: Sequence[str], terms: PsiTerms, *, workers: int = 1
+        self,
+        index: int,
+        ids: Sequence[str],
+        terms: PsiTerms,
+        *,
+        workers: int = 1,
+        state: tuple[bytes, bytes] | None = None,
     ) -> None:
         if not 0 <= index < terms.holders:
             raise ConfigError(f"holder index {index} out of range", stage="psi")
         self.index = index
         self.terms = terms
         self._ids = check_ids(ids, node_id=index)
-        self._order = secret_permutation(len(self._ids))
-        self._exp = Exponentiator(new_key(), workers)
+        if state is None:
+            self._key = new_key()
+            self._order = secret_permutation(len(self._ids))
+        else:
+            self._key, order = state
+            self._order = np.frombuffer(order, dtype="<i8").astype(np.int64)
+            if sorted(self._order.tolist()) != list(range(len(self._ids))):
+                raise ProtocolError(
+                    "the saved PSI state does not fit the ids",
+                    stage="psi",
+                    node_id=index,
+                )
+        self._exp = Exponentiator(self._key, workers)
+
+    def export_state(self) -> tuple[bytes, bytes]:
+        """The secret exponent and order, to resume in another process.
+
+        For a holder whose messages are handled by fresh processes (a Flower
+        SuperNode keeps it in its node state, in memory): secret material.
+        """
+        return self._key, self._order.astype("<i8").tobytes()
 
     @property
     def size(self) -> int:

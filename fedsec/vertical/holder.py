@@ -27,13 +27,25 @@ class VerticalHolder:
     """Holder ``index`` of a vertical session (module docstring)."""
 
     def __init__(
-        self, index: int, table: HolderTable, terms: PsiTerms, *, workers: int = 1
+        self,
+        index: int,
+        table: HolderTable,
+        terms: PsiTerms,
+        *,
+        workers: int = 1,
+        state: tuple[bytes, bytes] | None = None,
+        rows: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self.index = index
         self.table = table
         self.terms = terms
-        self.psi = PsiHolder(index, table.ids, terms, workers=workers)
-        self._rows: npt.NDArray[np.int64] | None = None
+        self.psi = PsiHolder(index, table.ids, terms, workers=workers, state=state)
+        self._rows = rows
+
+    @property
+    def rows(self) -> npt.NDArray[np.int64] | None:
+        """``intersection`` mode, after :meth:`finish`: its rows in common order."""
+        return self._rows
 
     def finish(self, finals: Mapping[int, bytes]) -> int:
         """``intersection`` mode: learn the common order; returns its size."""

@@ -1,4 +1,4 @@
-"""Vertical training in Flower's simulation engine: holders and parties as SuperNodes."""
+"""Vertical training in Flower simulation: holders and parties as SuperNodes."""
 
 from __future__ import annotations
 

@@ -36,6 +36,12 @@ plain HTTP on 127.0.0.1; it never leaves the site's machine.
 parties in ``<workdir>/mpc-tls``), and every site gets ``mpc-ca-file`` to
 check the parties' key attestations.
 
+**Vertical training.** A run config with ``vertical-model`` (or
+``vertical_holders=k``) also makes sites ``0..k-1`` the data holders: node
+config ``vertical-holder`` and ``vertical-data-path`` (its columns of the
+task, written to ``<workdir>/vertical/holder<i>.csv``), and every site takes
+part in mode ``vertical`` (``policy-modes``).
+
 **``--insecure``** (``insecure=True``): the previous behaviour, plain HTTP
 everywhere and no node authentication; any process that reaches the port can
 join as a SuperNode and read the traffic.
@@ -218,6 +224,8 @@ def local_deployment(
     *,
     insecure: bool = False,
     mpc_parties: bool = False,
+    vertical_holders: int = 0,
+    vertical_task: str = "breast_cancer",
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit.
 
@@ -267,13 +275,20 @@ def local_deployment(
         _wait_for_port(port)
         deployment.register(keys)
         sites = write_site_files(workdir / "sites", num_sites)
-        mpc = _mpc_node_configs(workdir / "mpc-tls", num_sites) if mpc_parties else {}
+        mpc = (
+            _mpc_node_configs(workdir / "mpc-tls", num_sites)
+            if mpc_parties or vertical_holders
+            else {}
+        )
+        vertical = _vertical_node_configs(
+            workdir / "vertical", num_sites, vertical_holders, vertical_task
+        )
         for i, path in enumerate(sites):
             deployment.start_supernode(
                 f"supernode{i}",
                 path,
                 auth_key=keys[i] if keys else None,
-                node_config=mpc.get(i, ""),
+                node_config=f"{mpc.get(i, '')} {vertical.get(i, '')}".strip(),
             )
         yield deployment
     finally:
@@ -298,6 +313,31 @@ def _mpc_node_configs(folder: Path, num_sites: int) -> dict[int, str]:
         address = json.dumps(f"127.0.0.1:{free_port()}")
         tls_dir = json.dumps(str(folder.resolve()))
         out[i] += f" mpc-party={i} mpc-address={address} mpc-tls-dir={tls_dir}"
+    return out
+
+
+def _vertical_node_configs(
+    folder: Path, num_sites: int, holders: int, task: str
+) -> dict[int, str]:
+    """Node config making sites ``0..holders-1`` the vertical data holders.
+
+    Each holder gets its columns of ``task`` (an ``id`` column, its features,
+    ``target`` at holder 0) in ``folder/holder<i>.csv``; every site takes part
+    in mode ``vertical``. Empty without holders.
+    """
+    if not holders:
+        return {}
+    from fedsec.data.vertical import vertical_tables
+
+    if holders > num_sites:
+        raise ValueError("more vertical holders than sites")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {i: 'policy-modes="vertical"' for i in range(num_sites)}
+    for i, frame in enumerate(vertical_tables(task, holders)):
+        path = folder / f"holder{i}.csv"
+        frame.to_csv(path, index=False)
+        data = json.dumps(str(path.resolve()))
+        out[i] += f" vertical-holder={i} vertical-data-path={data}"
     return out
 
 
@@ -329,8 +369,16 @@ def main() -> int:
     )
     args = parser.parse_args()
     mpc = re.search(r"mpc-mode\s*=\s*['\"]?clip_and_sum", args.run_config) is not None
+    vertical = re.search(
+        r"vertical-model\s*=\s*['\"]?(logistic|linear)", args.run_config
+    )
+    holders = re.search(r"vertical-holders\s*=\s*(\d+)", args.run_config)
     with local_deployment(
-        args.workdir, args.sites, insecure=args.insecure, mpc_parties=mpc
+        args.workdir,
+        args.sites,
+        insecure=args.insecure,
+        mpc_parties=mpc,
+        vertical_holders=(int(holders.group(1)) if holders else 3) if vertical else 0,
     ) as dep:
         started = time.perf_counter()
         proc = dep.run(args.run_config)

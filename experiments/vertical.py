@@ -36,14 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from fedsec.data.federated import server_test_set
-from fedsec.data.vertical import column_groups, vertical_tables
+# the party processes import only what they need: the data and holder
+# modules (pandas, scikit-learn) are imported inside the holders' functions
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
-from fedsec.psi.local import final_lists
-from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
-from fedsec.vertical.holder import VerticalHolder
 from fedsec.vertical.party import HolderInputs
-from fedsec.vertical.table import check_table
 from fedsec.vertical.train import Model, TrainTerms, plaintext_train
 
 SESSION = 21
@@ -136,6 +132,13 @@ def party_worker(index: int, work: Path, ports: list[int]) -> None:
 
 def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
     """PSI + sharing + training over mTLS, against float64 on the joined table."""
+    from fedsec.data.federated import server_test_set
+    from fedsec.data.vertical import column_groups, vertical_tables
+    from fedsec.psi.local import final_lists
+    from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
+    from fedsec.vertical.holder import VerticalHolder
+    from fedsec.vertical.table import check_table
+
     t_start = time.perf_counter()
     frames = vertical_tables("breast_cancer", holders)
     groups = column_groups(30, holders)

@@ -197,15 +197,20 @@ def psi_start(msg: Message, context: Context) -> Message:
 
 @one_line_errors
 def psi_relay(msg: Message, context: Context) -> Message:
-    """Raise another holder's list to this holder's exponent."""
+    """Raise another holder's list to this holder's exponent.
+
+    In ``shares`` mode the last relay of a list returns the final tags only
+    secret-shared and sealed to the parties, whose keys it checks first.
+    """
     holder, record = _holder(msg, context)
+    origin, hop = int(record["origin"]), int(record["hop"])
+    final = holder.terms.mode.value == "shares" and hop == holder.terms.hops
+    keys = checked_party_keys(record, node_config(context)) if final else []
     try:
-        out = holder.psi.relay(
-            int(record["origin"]), int(record["hop"]), bytes(record["points"])
-        )
+        points, tags = holder.relay(origin, hop, bytes(record["points"]), keys)
     finally:
         holder.psi.close()
-    return _reply(msg, {"points": out})
+    return _reply(msg, {"tags": tags} if tags is not None else {"points": points})
 
 
 @one_line_errors
@@ -258,12 +263,12 @@ def train(msg: Message, context: Context) -> Message:
         tuple(bytes(k) for k in record["public-keys"]),  # type: ignore[arg-type]
     )
     terms = settings.vertical.train_terms()
-    finals = [bytes(f) for f in record["finals"]]
+    tags = [bytes(t) for t in record["tags"]]
     inputs = HolderInputs(
         dict(enumerate(bytes(p) for p in record["features"])),
         bytes(record["labels"]),
         int(record["label-holder"]),
-        dict(enumerate(finals)) if finals else None,
+        dict(enumerate(tags)) if tags else None,
     )
     session = int(record["session"])
     addresses = [_address(a) for a in record["addresses"]]

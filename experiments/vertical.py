@@ -137,6 +137,7 @@ def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
     from fedsec.psi.local import final_lists
     from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
     from fedsec.vertical.holder import VerticalHolder
+    from fedsec.vertical.local import holder_inputs
     from fedsec.vertical.table import check_table
 
     t_start = time.perf_counter()
@@ -148,27 +149,19 @@ def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
     ]
     psi_terms = PsiTerms(SESSION, holders, OutputMode.SHARES)
     hs = [VerticalHolder(h, tables[h], psi_terms) for h in range(holders)]
-    t = time.perf_counter()
-    finals = final_lists([h.psi for h in hs], psi_terms)
-    seconds_psi = time.perf_counter() - t
     keys = generate_party_keys()
     t = time.perf_counter()
-    blocks = [h.blocks(keys[0].public_keys, terms.encoder) for h in hs]
-    seconds_share = time.perf_counter() - t
-    labels = blocks[0][1]
-    assert labels is not None
-    inputs = [
-        HolderInputs({h: blocks[h][0][i] for h in range(holders)}, labels[i], 0, finals)
-        for i in range(3)
-    ]
+    inputs = holder_inputs(hs, keys[0].public_keys, terms.encoder)
+    seconds_holders = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _save_keys(work, keys)
         reports = _parties(work, terms, inputs)
     seconds_total = time.perf_counter() - t_start
     w = np.asarray(reports[0]["weights"])
-    # the plaintext reference: the joined table of the intersection
-    match = match_tags(finals, holders)
+    # the plaintext reference: the joined table of the intersection, in the
+    # common order (the same exponents give the tags the parties opened)
+    match = match_tags(final_lists([h.psi for h in hs], psi_terms), holders)
     joined = [
         tables[h].aligned(hs[h].psi.upload_order[match.positions[h]])
         for h in range(holders)
@@ -198,7 +191,7 @@ def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
         "epochs": terms.epochs, "batch_size": terms.batch_size,
         "learning_rate": terms.learning_rate, "frac_bits": terms.frac_bits,
         "channel": "tcp+mtls", "seconds_end_to_end": seconds_total,
-        "seconds_psi": seconds_psi, "seconds_share": seconds_share,
+        "seconds_psi_and_share": seconds_holders,
         "seconds_train": max(r["seconds_train"] for r in reports),
         "bytes_between_parties": sum(r["bytes_sent"] for r in reports),
         "rounds": max(r["rounds"] for r in reports),

@@ -7,12 +7,14 @@ only relays:
 1. ``query.mpc_hello`` finds the three compute parties;
 2. ``query.vertical_psi_start`` finds the holders and collects their lists;
    ``k - 1`` rounds of ``query.vertical_psi_relay`` pass every list around the
-   ring; in ``intersection`` mode ``query.vertical_psi_finish`` gives every
-   holder all final lists;
+   ring (in ``shares`` mode the last relay returns the tags only secret-shared
+   and sealed to the parties); in ``intersection`` mode
+   ``query.vertical_psi_finish`` gives every holder all final lists;
 3. ``query.vertical_share``: each holder secret-shares its rows to the
    parties, sealed to each (the server cannot open them);
-4. ``query.vertical_train`` to the three parties at once; each aligns the
-   rows from the final tags itself, trains and returns the revealed model.
+4. ``query.vertical_train`` to the three parties at once; they shuffle every
+   holder's rows with its tags obliviously, open only the tags, keep the
+   common rows, train and return the revealed model.
 
 If any holder or party fails at any stage, the run stops there with one line
 and nothing further is sent: no partial intersection or model is released.
@@ -87,9 +89,13 @@ class _Relay:
 
 
 def _psi(
-    relay: _Relay, cfg: RunConfig, session: int
-) -> tuple[dict[int, int], list[bytes]]:
-    """Holders by index (node ids) and the final lists, by holder."""
+    relay: _Relay, cfg: RunConfig, session: int, parties: PartyDirectory
+) -> tuple[dict[int, int], list[Any]]:
+    """Holders by index (node ids) and, by holder, the final list.
+
+    In ``shares`` mode a final list is the last relay's three sealed packages
+    of the tags (the server never sees a tag), else the tags themselves.
+    """
     k = cfg.vertical.holders
     nodes = sorted(relay.grid.get_node_ids())
     started = relay.ask(PSI_START, {n: {"session": session} for n in nodes})
@@ -107,8 +113,16 @@ def _psi(
             f"vertical training needs holders 0..{k - 1}; found {sorted(holders)} "
             "(node config 'vertical-holder')"
         )
+    keys = {
+        "public-keys": list(parties.public_keys),
+        "party-certificates": list(parties.certificates),
+        "key-signatures": list(parties.key_signatures),
+    }
+    shares = cfg.vertical.psi == "shares"
+    finals: dict[int, Any] = {}
     for hop in range(1, k):
         relays = {(o + hop) % k: o for o in range(k)}
+        last = hop == k - 1
         got = relay.ask(
             PSI_RELAY,
             {
@@ -117,12 +131,18 @@ def _psi(
                     "origin": o,
                     "hop": hop,
                     "points": lists[o],
+                    **(keys if shares and last else {}),
                 }
                 for r, o in relays.items()
             },
         )
-        lists = {o: bytes(got[holders[r]]["points"]) for r, o in relays.items()}
-    return holders, [lists[h] for h in range(k)]
+        if shares and last:
+            finals = {o: list(got[holders[r]]["tags"]) for r, o in relays.items()}
+        else:
+            lists = {o: bytes(got[holders[r]]["points"]) for r, o in relays.items()}
+    if not shares:
+        finals = lists
+    return holders, [finals[h] for h in range(k)]
 
 
 def _evaluate(cfg: RunConfig, weights: np.ndarray) -> EvalResult:
@@ -158,7 +178,7 @@ def run_vertical(grid: Grid, cfg: RunConfig) -> History:
     relay.down += down
     relay.up += up
     session = new_session()
-    holders, finals = _psi(relay, cfg, session)
+    holders, finals = _psi(relay, cfg, session, parties)
     size = None
     if v.psi == "intersection":
         got = relay.ask(
@@ -220,7 +240,7 @@ def _train_requests(
     holders: dict[int, int],
     shared: dict[int, Any],
     labels: Any,
-    finals: list[bytes],
+    finals: list[Any],
     cfg: RunConfig,
     session: int,
 ) -> dict[int, dict[str, Any]]:
@@ -231,7 +251,9 @@ def _train_requests(
             "features": [bytes(shared[holders[h]]["features"][i]) for h in range(k)],
             "labels": bytes(labels[i]),
             "label-holder": cfg.vertical.label_holder,
-            "finals": finals if cfg.vertical.psi == "shares" else [],
+            "tags": [bytes(f[i]) for f in finals]
+            if cfg.vertical.psi == "shares"
+            else [],
             "public-keys": list(parties.public_keys),
             "addresses": list(parties.addresses),
         }

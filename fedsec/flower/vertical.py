@@ -8,15 +8,19 @@ All under the record ``"vertical"``; the run config under ``"config"``.
   holder (``holder`` = its index, ``-1`` otherwise) and, if so, its list
   ``H(x)^{k_i}`` (``points``) for the session.
 - ``query.vertical_psi_relay`` (``k - 1`` rounds): ``origin``, ``hop`` and
-  ``points``; the reply holds the raised ``points``.
+  ``points``; the reply holds the raised ``points``, except at the last hop
+  in ``shares`` mode: the request then also carries the parties' keys with
+  their attestations and the reply holds ``tags``, the final tags
+  secret-shared and sealed to each party (the server never sees a tag).
 - ``query.vertical_psi_finish`` (``intersection`` mode): every final list
   (``finals``, indexed by holder); the reply holds the ``size``.
 - ``query.vertical_share``: the parties' keys with their attestations; the
   reply holds the holder's ``features`` packages (one per party) and, at the
   label holder, its ``labels`` packages.
 - ``query.vertical_train`` (to the three parties at once): every holder's
-  package for this party, the final tags (``shares`` mode), the parties'
-  addresses and keys; the reply holds the revealed ``weights`` and costs.
+  package for this party, every list's sealed ``tags`` (``shares`` mode), the
+  parties' addresses and keys; the reply holds the revealed ``weights`` and
+  costs.
 """
 
 from __future__ import annotations

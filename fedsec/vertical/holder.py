@@ -19,7 +19,7 @@ import numpy.typing as npt
 from fedsec.errors import ProtocolError
 from fedsec.mpc.ring import FixedPoint
 from fedsec.psi.protocol import OutputMode, PsiHolder, PsiTerms
-from fedsec.vertical.shares import FEATURES, LABELS, share_block
+from fedsec.vertical.shares import FEATURES, LABELS, TAGS, share_block, share_words
 from fedsec.vertical.table import HolderTable
 
 
@@ -46,6 +46,30 @@ class VerticalHolder:
     def rows(self) -> npt.NDArray[np.int64] | None:
         """``intersection`` mode, after :meth:`finish`: its rows in common order."""
         return self._rows
+
+    def relay(
+        self, origin: int, hop: int, points: bytes, party_keys: Sequence[bytes]
+    ) -> tuple[bytes | None, list[bytes] | None]:
+        """Relay ``origin``'s list: ``(points, None)``, or ``(None, tag packages)``.
+
+        In ``shares`` mode the last relay's output, the final tags, leaves this
+        holder only secret-shared and sealed to the three parties (kind
+        ``TAGS``, bound to ``origin``'s list), so that the parties can shuffle
+        it obliviously with ``origin``'s rows before anyone sees a tag.
+        """
+        out = self.psi.relay(origin, hop, points)
+        if self.terms.mode is not OutputMode.SHARES or hop < self.terms.hops:
+            return out, None
+        words = np.frombuffer(out, dtype="<u8").reshape(-1, 4).astype(np.uint64)
+        tags = share_words(
+            words,
+            party_keys,
+            session=self.terms.session,
+            holder=origin,
+            kind=TAGS,
+            frac_bits=0,
+        )
+        return None, tags
 
     def finish(self, finals: Mapping[int, bytes]) -> int:
         """``intersection`` mode: learn the common order; returns its size."""

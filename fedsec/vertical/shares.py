@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fedsec.errors import CryptoError, ProtocolError
 from fedsec.mpc.prg import KEY_BYTES, keystream_words
-from fedsec.mpc.ring import FixedPoint
+from fedsec.mpc.ring import FixedPoint, Ring
 from fedsec.mpc.seal import OVERHEAD, seal, unseal
 from fedsec.mpc.shares import PARTIES, Shared, nxt
 
 _LABEL = b"fedsec/vertical/rows/v1|"
 _HEADER = struct.Struct("<6sBQBQQBB")  # magic, party, session, holder, rows, cols,
 _MAGIC = b"FSVRT1"  #                     kind, frac bits
-FEATURES, LABELS = 0, 1
+FEATURES, LABELS, TAGS = 0, 1, 2
 MAX_ROWS = 1 << 26
 MAX_COLS = 4096
 
@@ -52,6 +52,26 @@ def share_block(
 ) -> list[bytes]:
     """Secret-share a 2-D block of reals; package ``i`` (header first) is for ``i``."""
     x = encoder.encode(np.asarray(values, dtype=np.float64))
+    return share_words(
+        x,
+        party_public_keys,
+        session=session,
+        holder=holder,
+        kind=kind,
+        frac_bits=encoder.frac_bits,
+    )
+
+
+def share_words(
+    x: Ring,
+    party_public_keys: Sequence[bytes],
+    *,
+    session: int,
+    holder: int,
+    kind: int,
+    frac_bits: int,
+) -> list[bytes]:
+    """Secret-share a 2-D block of ring elements (e.g. PSI tags as 4 words each)."""
     if x.ndim != 2 or not (0 < x.shape[0] <= MAX_ROWS and 0 < x.shape[1] <= MAX_COLS):
         raise ProtocolError("a block is rows x columns, both in range", stage="share")
     if len(party_public_keys) != PARTIES:
@@ -68,7 +88,7 @@ def share_block(
     shape = (int(x.shape[0]), int(x.shape[1]))
     out = []
     for i in range(PARTIES):
-        h = header(i, session, holder, shape, kind, encoder.frac_bits)
+        h = header(i, session, holder, shape, kind, frac_bits)
         held = (i, nxt(i))  # party 2 holds (x_2, x_0): the full vector first
         out.append(
             h + seal(party_public_keys[i], _LABEL, h, b"".join(comps[k] for k in held))
@@ -84,7 +104,7 @@ def open_block(
     session: int,
     holder: int,
     kind: int,
-    encoder: FixedPoint,
+    frac_bits: int,
 ) -> Shared:
     """Party ``index``'s pair of components of a holder's block.
 
@@ -104,7 +124,7 @@ def open_block(
         session,
         holder,
         kind,
-        encoder.frac_bits,
+        frac_bits,
     )
     if not ok or not (0 < rows <= MAX_ROWS and 0 < cols <= MAX_COLS):
         raise CryptoError("package rejected", stage="open", node_id=index)

@@ -16,6 +16,7 @@ from fedsec.policy import SitePolicy
 from fedsec.psi.local import final_lists
 from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
 from fedsec.vertical.holder import VerticalHolder
+from fedsec.vertical.local import holder_inputs
 from fedsec.vertical.party import HolderInputs, VerticalParty
 from fedsec.vertical.table import check_table
 from fedsec.vertical.train import TrainTerms, plaintext_train
@@ -54,7 +55,9 @@ def _run(inputs: list[HolderInputs], session: int = 3) -> list[np.ndarray]:
 _KEYS = generate_party_keys()
 
 
-def _setup() -> tuple[list[VerticalHolder], dict[int, bytes], list[HolderInputs]]:
+def _setup(
+    mode: OutputMode = OutputMode.SHARES,
+) -> tuple[list[VerticalHolder], dict[int, bytes], list[HolderInputs]]:
     from fedsec.data.vertical import column_groups
 
     groups = column_groups(30, 2)
@@ -62,21 +65,18 @@ def _setup() -> tuple[list[VerticalHolder], dict[int, bytes], list[HolderInputs]
         check_table(f, groups[h], labels=h == 0, holder=h)
         for h, f in enumerate(_frames())
     ]
-    terms = PsiTerms(3, 2, OutputMode.SHARES)
+    terms = PsiTerms(3, 2, mode)
     hs = [VerticalHolder(h, tables[h], terms) for h in range(2)]
+    inputs = holder_inputs(hs, _KEYS[0].public_keys, TERMS.encoder)
+    # the same exponents again: the final tags the parties open after shuffling
     finals = final_lists([h.psi for h in hs], terms)
-    blocks = [h.blocks(_KEYS[0].public_keys, TERMS.encoder) for h in hs]
-    labels = blocks[0][1]
-    assert labels is not None
-    inputs = [
-        HolderInputs({h: blocks[h][0][i] for h in range(2)}, labels[i], 0, finals)
-        for i in range(3)
-    ]
     return hs, finals, inputs
 
 
-def test_parties_train_on_the_intersection_like_float64() -> None:
-    hs, finals, inputs = _setup()
+@pytest.mark.parametrize("mode", [OutputMode.SHARES, OutputMode.INTERSECTION])
+def test_parties_train_on_the_intersection_like_float64(mode: OutputMode) -> None:
+    hs, finals, inputs = _setup(mode)
+    assert (inputs[0].tags is None) is (mode is OutputMode.INTERSECTION)
     outs = _run(inputs)
     assert all(np.array_equal(outs[0], o) for o in outs)
     match = match_tags(finals, 2)
@@ -94,8 +94,12 @@ def test_parties_train_on_the_intersection_like_float64() -> None:
 
 
 def test_a_dropped_holder_stops_every_party_before_training() -> None:
-    _, finals, inputs = _setup()
-    cut = [HolderInputs(i.features, i.labels, 0, {0: finals[0]}) for i in inputs]
+    _, _, inputs = _setup()
+    assert inputs[0].tags is not None
+    cut = [
+        HolderInputs(i.features, i.labels, 0, {0: i.tags[0]})  # type: ignore[index]
+        for i in inputs
+    ]
     with pytest.raises(AbortError):
         _run(cut)
 

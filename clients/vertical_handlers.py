@@ -229,8 +229,15 @@ def share(msg: Message, context: Context) -> Message:
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
     holder, record = _holder(msg, context)
     keys = checked_party_keys(record, node_config(context))
+    from fedsec.data import load_task
+    from fedsec.vertical.holder import part_bound
+
     terms = settings.vertical.train_terms()
-    features, labels = holder.blocks(keys, terms.encoder)
+    bound = None
+    if terms.noise_multiplier > 0:  # DP: this holder's part of each row
+        total = load_task(settings.data.task).num_features
+        bound = part_bound(terms.row_norm, holder.table.x.shape[1], total)
+    features, labels = holder.blocks(keys, terms.encoder, row_bound=bound)
     content: dict[str, Any] = {"features": features}
     if labels is not None:
         content["labels"] = labels

@@ -220,6 +220,17 @@ def run_vertical(grid: Grid, cfg: RunConfig) -> History:
     }
     if size is not None:
         metrics["intersection"] = float(size)
+    if v.noise_multiplier > 0:
+        from fedsec.dp.accounting import epsilon
+
+        rows = int(metrics["rows"])
+        metrics["epsilon"] = epsilon(
+            v.train_terms().steps(rows),
+            v.noise_multiplier,
+            min(1.0, v.batch_size / rows),
+            cfg.dp.delta,
+            cfg.dp.accountant,
+        )
     record = RoundRecord(
         1, result.accuracy, result.loss, time.perf_counter() - started,
         relay.up, relay.down, metrics,

@@ -78,9 +78,17 @@ class VerticalHolder:
         return result.size
 
     def blocks(
-        self, party_keys: Sequence[bytes], encoder: FixedPoint
+        self,
+        party_keys: Sequence[bytes],
+        encoder: FixedPoint,
+        *,
+        row_bound: float | None = None,
     ) -> tuple[list[bytes], list[bytes] | None]:
-        """Packages for parties 0, 1, 2: features, and labels at the label holder."""
+        """Packages for parties 0, 1, 2: features, and labels at the label holder.
+
+        ``row_bound``: with DP, this holder's part of every row is first scaled
+        to L2 norm at most that (:func:`part_bound`).
+        """
         if self.terms.mode is OutputMode.SHARES:
             rows = self.psi.upload_order
         elif self._rows is not None:
@@ -92,10 +100,9 @@ class VerticalHolder:
                 node_id=self.index,
             )
         table = self.table.aligned(rows)
+        x = table.x if row_bound is None else clip_rows(table.x, row_bound)
         common = {"session": self.terms.session, "holder": self.index}
-        features = share_block(
-            table.x, party_keys, kind=FEATURES, encoder=encoder, **common
-        )
+        features = share_block(x, party_keys, kind=FEATURES, encoder=encoder, **common)
         labels = (
             None
             if table.y is None
@@ -104,3 +111,21 @@ class VerticalHolder:
             )
         )
         return features, labels
+
+
+def part_bound(row_norm: float, columns: int, total_columns: int) -> float:
+    """A holder's share of the row-norm bound C: ``sqrt((C^2 - 1) d_h / d)``.
+
+    The parts' squares sum to ``C^2 - 1`` and the intercept adds 1, so every
+    row (with its intercept) has norm at most C, the sensitivity of a batch
+    gradient sum in DP training (:mod:`fedsec.vertical.train`).
+    """
+    if not row_norm > 1 or not 0 < columns <= total_columns:
+        raise ProtocolError("the row norm bound must exceed 1", stage="share")
+    return float(np.sqrt((row_norm**2 - 1) * columns / total_columns))
+
+
+def clip_rows(x: npt.NDArray[np.float64], bound: float) -> npt.NDArray[np.float64]:
+    """Every row scaled to L2 norm at most ``bound``."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.asarray(x * np.minimum(1.0, bound / np.maximum(norms, 1e-300)))

@@ -29,3 +29,24 @@ def test_a_holder_without_the_vertical_mode_stops_the_run() -> None:
     cfg = RunConfig.from_mapping({"vertical-model": "logistic", "vertical-epochs": 1})
     with pytest.raises(FedsecError, match="modes"):
         simulate(cfg, num_clients=3, site_policy={"policy-modes": "mpc"})
+
+
+def test_vertical_dp_noise_is_accounted() -> None:
+    from fedsec.dp.accounting import epsilon
+
+    cfg = RunConfig.from_mapping(
+        {
+            "vertical-model": "logistic",
+            "vertical-epochs": 2,
+            "vertical-noise-multiplier": 1.0,
+            "vertical-row-norm": 3.0,
+            "dp-accountant": "rdp",
+        }
+    )
+    (record,) = simulate(cfg, num_clients=3).rounds
+    rows = int(record.extra["rows"])
+    steps = 2 * -(-rows // 32)
+    assert record.extra["epsilon"] == pytest.approx(
+        epsilon(steps, 1.0, 32 / rows, cfg.dp.delta, "rdp")
+    )
+    assert record.accuracy >= 0.8

@@ -127,3 +127,14 @@ def test_schema_checks_name_the_problem() -> None:
     dup = pd.concat([frame, frame.iloc[:2]])
     with pytest.raises(DataError, match="duplicate"):
         check_table(dup, cols, labels=False, holder=1)
+
+
+def test_holders_clip_their_parts_so_rows_fit_the_dp_bound() -> None:
+    from fedsec.vertical.holder import clip_rows, part_bound
+
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(size=(50, d)) * 5 for d in (10, 12, 8)]
+    bounds = [part_bound(3.0, p.shape[1], 30) for p in parts]
+    rows = np.hstack([clip_rows(p, b) for p, b in zip(parts, bounds, strict=True)])
+    norms = np.sqrt((rows**2).sum(axis=1) + 1.0)  # with the intercept
+    assert norms.max() <= 3.0 + 1e-9

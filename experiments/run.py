@@ -24,7 +24,7 @@ from experiments.simulate import SimulationResources, simulate
 from fedsec.config import RunConfig
 from strategies.loop import History
 
-PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults")
+PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults", "vertical")
 
 
 def run_config_from_hydra(cfg: DictConfig) -> RunConfig:

@@ -22,6 +22,7 @@ from fedsec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedsec.secagg.config import SecAggConfig
+    from fedsec.vertical.train import TrainTerms
 
 TASKS = ("breast_cancer", "digits", "diabetes")
 PARTITIONS = ("iid", "dirichlet")
@@ -370,7 +371,7 @@ class VerticalSettings:
         """True unless the model is ``none``."""
         return self.model != "none"
 
-    def train_terms(self) -> Any:
+    def train_terms(self) -> TrainTerms:
         """The :class:`~fedsec.vertical.train.TrainTerms` these settings ask for."""
         from fedsec.vertical.train import Model, TrainTerms
 

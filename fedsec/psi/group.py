@@ -80,10 +80,13 @@ def _hash_mul_blob(key: bytes, ids: Sequence[bytes], session: int) -> bytes:
     return _mul_blob(key, hash_ids(ids, session))
 
 
+MAX_POINTS = 1 << 26  # 64M ids per list: 2 GiB of points
+
+
 def count_points(points: bytes, *, stage: str = "psi") -> int:
-    """Number of points in a concatenation; refuses a ragged one."""
-    if len(points) % POINT_BYTES:
-        raise ProtocolError("a point list of ragged length", stage=stage)
+    """Number of points in a concatenation; refuses a ragged or oversized one."""
+    if len(points) % POINT_BYTES or len(points) > MAX_POINTS * POINT_BYTES:
+        raise ProtocolError("a point list of ragged or excessive length", stage=stage)
     return len(points) // POINT_BYTES
 
 

@@ -20,7 +20,7 @@ seed):
 * ``w <- w - (lr / |B|) G`` with an exact truncation of ``G``
   (:mod:`fedsec.vertical.step`).
 
-Cost per batch: 24 rounds (logistic) or 14 (linear); between the parties,
+Cost per batch: 26 rounds (logistic) or 14 (linear); between the parties,
 O(|B| K + d) words per batch (K = 10 spline knots): the data never moves.
 """
 

@@ -57,6 +57,8 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
             mapping[key] = float(strategy[name])
     # privacy groups: `secagg.rounds_per_key_set` -> `secagg-rounds-per-key-set`
     for group in PRIVACY_GROUPS:
+        if group not in cfg:  # a config without the group keeps its defaults
+            continue
         for name, value in cfg[group].items():
             mapping[f"{group}-{str(name).replace('_', '-')}"] = value
     return RunConfig.from_mapping(mapping)

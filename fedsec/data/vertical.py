@@ -4,8 +4,10 @@ For simulations, tests and benchmarks: the task's training split (the test
 split is :func:`~fedsec.data.federated.server_test_set`'s rows) is
 standardised, its columns divided among ``holders`` holders in contiguous
 groups, the labels given to ``label_holder``, and every record given an id.
-Each holder misses a few of the records (``missing``) and holds a few records
-nobody else has (``extra``), so the PSI has something to do.
+Regression targets are standardised on the training rows (the fixed-point
+training needs them of order one). Each holder misses a few of the records
+(``missing``) and holds a few records nobody else has (``extra``), so the PSI
+has something to do.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fedsec.data.datasets import Dataset, TaskKind
 from fedsec.data.federated import _global_split, standardise
 from fedsec.data.site import TARGET_COLUMN
 from fedsec.errors import ConfigError
@@ -39,6 +42,7 @@ def vertical_tables(
     """One frame per holder: ``id``, its columns, and ``target`` at the label holder."""
     train, test = _global_split(task, test_fraction, seed)
     x, _ = standardise(train.x, test.x)
+    y, _ = _targets(train, test)
     n = len(train)
     groups = column_groups(x.shape[1], holders)
     rng = np.random.default_rng(seed + 1)  # public synthetic layout, not a secret
@@ -52,7 +56,7 @@ def vertical_tables(
         frame = pd.DataFrame(cols[keep], columns=names)
         frame.insert(0, "id", ids)
         if h == label_holder:
-            frame[TARGET_COLUMN] = np.asarray(train.y, dtype=np.float64)[keep]
+            frame[TARGET_COLUMN] = y[keep]
         k = int(extra * n)
         if k:
             more = pd.DataFrame(rng.normal(size=(k, len(names))), columns=names)
@@ -74,4 +78,13 @@ def vertical_test_set(
     """
     train, test = _global_split(task, test_fraction, seed)
     _, x = standardise(train.x, test.x)
-    return np.asarray(x, np.float64), np.asarray(test.y, np.float64)
+    return np.asarray(x, np.float64), _targets(train, test)[1]
+
+
+def _targets(train: Dataset, test: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Class labels as they are; regression targets standardised on train."""
+    y, yt = np.asarray(train.y, np.float64), np.asarray(test.y, np.float64)
+    if train.kind is TaskKind.REGRESSION:
+        mean, std = y.mean(), y.std() or 1.0
+        return (y - mean) / std, (yt - mean) / std
+    return y, yt

@@ -59,6 +59,7 @@ typecheck: $(STAMP)
 clean:
 	rm -rf $(VENV) .flwr outputs multirun .pytest_cache .mypy_cache .ruff_cache
 
-## Site signing keys + public registry for the active secure-aggregation variant.
+## Site signing keys + public registry for the active secure-aggregation variant,
+## and the node configs of the 10 simulated sites of `flwr run .` (.flwr/sim-sites).
 keys: $(STAMP)
-	$(PY) -m experiments.site_keys --sites 10 --out .flwr/secagg-keys
+	$(PY) -m experiments.site_keys --sites 10 --out .flwr/secagg-keys --sim-sites .flwr/sim-sites

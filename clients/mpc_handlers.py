@@ -5,7 +5,9 @@ policy (mode ``mpc``, clipping norm, weight bound, noise) and the parties'
 keys against the parties' CA from its own node config, then trains,
 secret-shares its update ``trained − global`` with its weight, and encrypts
 one package to each compute party (X25519 + AES-GCM, the terms it checked
-bound into each package), so the relaying server learns nothing.
+bound into each package), so the relaying server learns nothing. A site with
+a signing key (node config ``secagg-keys-dir`` and ``secagg-site``) signs each
+package (:func:`~fedsec.mpc.origin.sign_packages`) and replies with its name.
 
 The three compute parties (node config ``mpc-party`` = 0, 1, 2 in deployment;
 partitions 0, 1, 2 in simulation) also answer ``query.mpc_hello`` with their
@@ -13,9 +15,11 @@ public key and listening address, and ``query.mpc_compute``: they connect to
 each other over mutual TLS, clip every update to the norm bound on the shares,
 sum, add their noise shares, and return only their additive output share.
 Each party decides by its own node config: its TLS folder (``mpc-tls-dir``),
-its policy (``policy-*``) and its session log (``mpc-session-log``, default
-``sessions-party<i>.log`` in its TLS folder); nothing of that comes from the
-run config. All three must run at the same time; in simulation the harness
+its policy (``policy-*``), its session log (``mpc-session-log``, default
+``sessions-party<i>.log`` in its TLS folder) and the site registry
+(``registry.json`` in ``secagg-keys-dir``: with it, only packages signed by a
+registered site count, each site once); nothing of that comes from the run
+config. All three must run at the same time; in simulation the harness
 gives Ray at least three concurrent ClientApps, and a party that cannot reach
 the others within ``mpc-timeout`` seconds fails with a one-line error instead
 of hanging.
@@ -47,8 +51,10 @@ from fedsec.flower.mpc import (
     NOT_A_PARTY,
     SHARE,
     clip_sum_config,
+    relayed_origins,
 )
 from fedsec.flower.records import flatten, record_to_weights
+from fedsec.identity import load_registry, load_signing_key
 from fedsec.mpc.params import MODE, require_terms
 from fedsec.net import free_port
 from fedsec.policy import SitePolicy, TrustAnchors
@@ -130,10 +136,13 @@ def share(msg: Message, context: Context) -> Message:
 
     Before anything is trained or encrypted: the site's policy must take part
     in ``mpc`` and accept the requested terms, and the parties' keys must be
-    attested under the CA of the site's own node config.
+    attested under the CA of the site's own node config. A site with a
+    signing key signs its packages, so parties with the site registry count
+    it as a site.
     """
     from clients.local_update import local_update
     from fedsec.mpc.client import client_share
+    from fedsec.mpc.origin import sign_packages
     from fedsec.mpc.sessions import check_session_id
 
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
@@ -148,6 +157,7 @@ def share(msg: Message, context: Context) -> Message:
     session = int(record["session"])
     check_session_id(session)
     keys = checked_party_keys(record, node)
+    signer = site_signer(node)
     update = local_update(
         record_to_weights(msg.content["arrays"]),
         msg.content["config"],
@@ -155,20 +165,28 @@ def share(msg: Message, context: Context) -> Message:
         context,
     )
     delta = flatten(update.weights) - flatten(update.start)
+    client_id = int(record["client-id"])
     packages = client_share(
         delta,
         # with noise the terms clamp every weight to 1 (an unweighted mean)
         min(update.num_examples, terms.max_weight),
         keys,
         session=session,
-        client_id=int(record["client-id"]),
+        client_id=client_id,
         config=terms,
         clamp=terms.coordinate_bound(delta.size),
     )
+    reply: dict[str, Any] = {"packages": packages}
+    if signer is not None:
+        site, signing_key = signer
+        reply["site"] = site
+        reply["signatures"] = sign_packages(
+            signing_key, packages, site=site, session=session, client_id=client_id
+        )
     public = {k: float(v) for k, v in update.metrics.items() if k == "epsilon"}
     content = RecordDict(
         {
-            MPC_RECORD: ConfigRecord({"packages": packages}),
+            MPC_RECORD: ConfigRecord(reply),
             "metrics": MetricRecord(public),
         }
     )
@@ -179,10 +197,11 @@ def share(msg: Message, context: Context) -> Message:
 def compute(msg: Message, context: Context) -> Message:
     """Run clip-and-sum with the two other parties; reply with the output share.
 
-    The party's policy, TLS folder and session log come from its node config
-    only. It refuses terms weaker than its policy, a session id in its log
-    and a session of fewer than ``policy-min-sites`` usable clients, before
-    any output share exists.
+    The party's policy, TLS folder, session log and site registry come from
+    its node config only. It refuses terms weaker than its policy, a session
+    id in its log and a session of fewer than ``policy-min-sites`` usable
+    clients (with a registry: distinct registered sites whose signatures
+    verify), before any output share exists.
     """
     from fedsec.flower.records import weights_to_record
     from fedsec.mpc.keys import PartyKeys
@@ -198,7 +217,8 @@ def compute(msg: Message, context: Context) -> Message:
     if index == NOT_A_PARTY or not isinstance(saved, ConfigRecord):
         raise ProtocolError("this node is not a set-up compute party", stage="compute")
     policy = SitePolicy.from_node_config(node)
-    tls_dir = TrustAnchors.from_node_config(node).require_party_tls_dir()
+    anchors = TrustAnchors.from_node_config(node)
+    tls_dir = anchors.require_party_tls_dir()
     sessions = FileSessionLog(session_log_path(node, tls_dir, index), node_id=index)
     record = msg.content[MPC_RECORD]
     keys = PartyKeys(
@@ -220,9 +240,13 @@ def compute(msg: Message, context: Context) -> Message:
         index, addresses, _identity(tls_dir, index), timeout=settings.mpc.timeout
     )
     try:
-        party = Party(keys, channel, config, sessions=sessions, policy=policy)
+        origins = relayed_origins(list(record["client-ids"]), record)
+        registry = None if anchors.keys_dir is None else load_registry(anchors.keys_dir)
+        party = Party(
+            keys, channel, config, sessions=sessions, policy=policy, registry=registry
+        )
         out = party.run_clip_and_sum(
-            int(record["session"]), packages, int(record["dim"])
+            int(record["session"]), packages, int(record["dim"]), origins
         )
     finally:
         channel.close()
@@ -232,6 +256,8 @@ def compute(msg: Message, context: Context) -> Message:
             "bytes-between-parties": int(report.stats.bytes_sent) if report else 0,
             "rounds": int(report.stats.rounds) if report else 0,
             "seconds": float(report.seconds) if report else 0.0,
+            # whether this party counted registered sites (else packages)
+            "sites-checked": party.registry is not None,
         }
     )
     arrays = weights_to_record(out.to_arrays())
@@ -259,6 +285,21 @@ def checked_party_keys(
     sigs = [bytes(c) for c in record.get("key-signatures", [])]
     verify_party_keys(ca_file, keys, certs, sigs)
     return keys
+
+
+def site_signer(node_config: dict[str, Any]) -> tuple[str, bytes] | None:
+    """This site's name and signing key, if its node config gives it a key folder.
+
+    ``secagg-keys-dir`` and ``secagg-site`` (:class:`~fedsec.policy.TrustAnchors`,
+    node config only); a site without a key folder shares unsigned packages,
+    which a party with the site registry leaves out.
+    """
+    anchors = TrustAnchors.from_node_config(node_config)
+    if anchors.keys_dir is None:
+        return None
+    if not anchors.site_name:
+        raise ConfigError("signing MPC packages needs node config 'secagg-site'")
+    return anchors.site_name, load_signing_key(anchors.keys_dir, anchors.site_name)
 
 
 def _identity(tls_dir: Path, index: int) -> TlsIdentity:

@@ -9,6 +9,11 @@ sharing and encryption (done in parallel by the clients in reality) is
 reported separately as ``client_seconds_each``. ``max_abs_error`` is against
 the plaintext clip-and-sum with noise off.
 
+``--signed`` has every client sign its packages as a registered site and the
+parties check them against the site registry before decrypting
+(:mod:`fedsec.mpc.origin`: a SHA-256 of each package and an Ed25519
+verification), as the Flower layer does when the sites have keys.
+
 ``--anchor mpyc`` runs the same clip-and-sum in MPyC (Shamir over a prime
 field, 3 parties as 3 processes on 127.0.0.1) in its fastest form: secure
 integer vectors, norms as inner products, the scales by Newton iteration on
@@ -19,6 +24,7 @@ Example::
 
     python -m experiments.bench_mpc --clients 10 --dim 1000000 --channel tcp
     python -m experiments.bench_mpc --clients 10 --dim 100000 --anchor mpyc
+    python -m experiments.bench_mpc --clients 10 --dim 1000000 --signed
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 from fedsec.mpc.client import client_share
 from fedsec.mpc.clip_and_sum import ClipSumConfig, OutputShare, combine_outputs
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
+from fedsec.mpc.origin import Origin, sign_packages
 from fedsec.mpc.party import Party, SimulatedParties
 from fedsec.mpc.range_check import coordinate_bound
 from fedsec.mpc.ring import FixedPoint
@@ -62,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frac-bits", type=int, default=16)
     p.add_argument("--anchor", choices=["mpyc"], default=None)
     p.add_argument("--mpyc-repeats", type=int, default=1)
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="clients sign their packages, parties check them (site registry)",
+    )
     # internal: worker processes
     p.add_argument(
         "--role", choices=["tcp", "mpyc"], default=None, help=argparse.SUPPRESS
@@ -90,46 +102,80 @@ def plaintext(x: np.ndarray, w: np.ndarray, enc: FixedPoint) -> np.ndarray:
     return np.asarray((np.minimum(w, MAX_WEIGHT) * scale) @ xq)
 
 
+def site_keys(n: int) -> dict[str, bytes]:
+    """Signing keys of the benchmark's sites ``site<j>`` (client ``j``)."""
+    from fedsec.crypto.signatures import generate_signing_key
+
+    return {f"site{j}": generate_signing_key() for j in range(n)}
+
+
+def registry_of(signing_keys: dict[str, bytes]) -> dict[str, bytes]:
+    """The public registry of ``signing_keys``."""
+    from fedsec.crypto.signatures import verify_key_of
+
+    return {site: verify_key_of(k) for site, k in signing_keys.items()}
+
+
 def _packages(
     keys: list[PartyKeys],
     x: np.ndarray,
     w: np.ndarray,
     cfg: ClipSumConfig,
     session: int = SESSION,
-) -> tuple[list[dict[int, bytes]], float]:
+    signing_keys: dict[str, bytes] | None = None,
+) -> tuple[list[dict[int, bytes]], list[dict[int, Origin]], float]:
+    """Per party the packages and their origins (signed with ``signing_keys``)."""
     per_client = []
     pk = []
+    sigs = []
     for j in range(len(x)):
         t = time.perf_counter()
-        pk.append(
-            client_share(
-                x[j],
-                int(w[j]),
-                keys[0].public_keys,
-                session=session,
-                client_id=j,
-                config=cfg,
-                clamp=cfg.coordinate_bound(x.shape[1]),
-            )
+        packages = client_share(
+            x[j],
+            int(w[j]),
+            keys[0].public_keys,
+            session=session,
+            client_id=j,
+            config=cfg,
+            clamp=cfg.coordinate_bound(x.shape[1]),
         )
+        if signing_keys is not None:
+            site = f"site{j}"
+            sigs.append(
+                sign_packages(
+                    signing_keys[site],
+                    packages,
+                    site=site,
+                    session=session,
+                    client_id=j,
+                )
+            )
         per_client.append(time.perf_counter() - t)
-    return [{j: p[i] for j, p in enumerate(pk)} for i in range(3)], statistics.median(
-        per_client
-    )
+        pk.append(packages)
+    origins = [
+        {j: Origin(f"site{j}", s[i]) for j, s in enumerate(sigs)} for i in range(3)
+    ]
+    by_party = [{j: p[i] for j, p in enumerate(pk)} for i in range(3)]
+    return by_party, origins, statistics.median(per_client)
 
 
-def run_inproc(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
+def run_inproc(
+    n: int, d: int, repeats: int, cfg: ClipSumConfig, signed: bool = False
+) -> dict[str, Any]:
     """fedsec with the three parties in threads of this process."""
     x, w = make_data(n, d)
     keys = generate_party_keys()
     times, errs, client_times = [], [], []
-    sim = SimulatedParties(keys, cfg)  # kept across rounds, as a simulation would
+    signing = site_keys(n) if signed else None
+    registry = registry_of(signing) if signing is not None else None
+    # kept across rounds, as a simulation would
+    sim = SimulatedParties(keys, cfg, registry=registry)
     for r in range(repeats):
-        pk, client_s = _packages(keys, x, w, cfg, SESSION + r)
+        pk, origins, client_s = _packages(keys, x, w, cfg, SESSION + r, signing)
         client_times.append(client_s)
         before = [replace(p.channel.stats) for p in sim.parties]
         t = time.perf_counter()
-        res = sim.run(SESSION + r, pk, d)
+        res = sim.run(SESSION + r, pk, d, origins if signed else None)
         times.append(time.perf_counter() - t)
         errs.append(float(np.max(np.abs(res.total - plaintext(x, w, cfg.encoder)))))
     after = [p.channel.stats for p in sim.parties]
@@ -148,23 +194,36 @@ def run_inproc(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, An
 # ----------------------------------------------------------------- TCP + mTLS
 
 
-def run_tcp(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
+def run_tcp(
+    n: int, d: int, repeats: int, cfg: ClipSumConfig, signed: bool = False
+) -> dict[str, Any]:
     """fedsec with three party processes over TCP with mutual TLS on 127.0.0.1."""
     from fedsec.mpc.tls import make_throwaway_pki
 
     x, w = make_data(n, d)
     keys = generate_party_keys()
-    per_session = [_packages(keys, x, w, cfg, SESSION + r) for r in range(repeats)]
-    client_s = statistics.median(s for _, s in per_session)
+    signing = site_keys(n) if signed else None
+    per_session = [
+        _packages(keys, x, w, cfg, SESSION + r, signing) for r in range(repeats)
+    ]
+    client_s = statistics.median(s for _, _, s in per_session)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make_throwaway_pki(work / "pki")
+        if signing is not None:
+            from fedsec.identity import REGISTRY
+
+            registry = {k: v.hex() for k, v in registry_of(signing).items()}
+            (work / REGISTRY).write_text(json.dumps(registry))
         for i in range(3):
             (work / f"party{i}").mkdir()
-            for r, (pk, _) in enumerate(per_session):
+            for r, (pk, origins, _) in enumerate(per_session):
                 for cid, blob in pk[i].items():
-                    name = f"client{cid}-s{SESSION + r}.bin"
-                    (work / f"party{i}" / name).write_bytes(blob)
+                    name = f"client{cid}-s{SESSION + r}"
+                    (work / f"party{i}" / f"{name}.bin").write_bytes(blob)
+                    if cid in origins[i]:
+                        sig = origins[i][cid].signature
+                        (work / f"party{i}" / f"{name}.sig").write_bytes(sig)
             secret = keys[i].secret.private_bytes_raw()
             (work / f"party{i}" / "secret.key").write_bytes(secret)
         (work / "public.keys").write_bytes(b"".join(keys[0].public_keys))
@@ -193,6 +252,7 @@ def run_tcp(n: int, d: int, repeats: int, cfg: ClipSumConfig) -> dict[str, Any]:
                     str(repeats),
                     "--frac-bits",
                     str(cfg.frac_bits),
+                    *(["--signed"] if signed else []),
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
@@ -245,11 +305,27 @@ def tcp_worker(args: argparse.Namespace) -> None:
         }
         for s in sessions
     }
+    registry = None
+    origins: dict[int, dict[int, Origin]] = {s: {} for s in sessions}
+    if args.signed:
+        from fedsec.identity import load_registry
+
+        registry = load_registry(work)
+        folder = work / f"party{i}"
+        origins = {
+            s: {
+                j: Origin(f"site{j}", (folder / f"client{j}-s{s}.sig").read_bytes())
+                for j in range(n)
+            }
+            for s in sessions
+        }
     cfg = ClipSumConfig(clip_norm=CLIP, max_weight=MAX_WEIGHT, frac_bits=args.frac_bits)
     chan = TlsChannel.connect(
         i, [("127.0.0.1", p) for p in args.ports], ident, timeout=60
     )
-    party = Party(keys, chan, cfg, sessions=MemorySessionLog(node_id=i))
+    party = Party(
+        keys, chan, cfg, sessions=MemorySessionLog(node_id=i), registry=registry
+    )
     peers = [p for p in range(3) if p != i]
     seconds, protocol_bytes, output_bytes, rounds = [], 0, 0, 0
     for session in sessions:
@@ -257,7 +333,7 @@ def tcp_worker(args: argparse.Namespace) -> None:
         before = chan.stats.bytes_sent
         r0 = chan.stats.rounds
         t = time.perf_counter()
-        out = party.run_clip_and_sum(session, packages[session], d)
+        out = party.run_clip_and_sum(session, packages[session], d, origins[session])
         mid = chan.stats.bytes_sent
         rounds = chan.stats.rounds - r0
         # deliver the output shares to party 0, which combines them
@@ -460,8 +536,9 @@ def main(argv: list[str] | None = None) -> None:
                     "dim": d,
                     "parties": 3,
                 }
-                row |= run(n, d, args.repeats, cfg)
+                row |= run(n, d, args.repeats, cfg, args.signed)
                 row |= {"cores": cores, "repeats": args.repeats, "noise": "off"}
+                row |= {"signed": args.signed}
                 print(json.dumps(row), flush=True)
             if args.anchor == "mpyc":
                 row = {

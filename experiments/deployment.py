@@ -34,7 +34,10 @@ plain HTTP on 127.0.0.1; it never leaves the site's machine.
 ``mpc_parties=True``) makes sites 0-2 the compute parties: node config
 ``mpc-party``, ``mpc-address`` and ``mpc-tls-dir`` (a throwaway CA for the
 parties in ``<workdir>/mpc-tls``), and every site gets ``mpc-ca-file`` to
-check the parties' key attestations.
+check the parties' key attestations and ``secagg-keys-dir`` (signing keys
+for the sites' names ``supernode<i>`` and the public registry, in
+``<workdir>/site-keys``): the sites sign their packages and the parties count
+only registered sites.
 
 **Vertical training.** A run config with ``vertical-model`` (or
 ``vertical_holders=k``) also makes sites ``0..k-1`` the data holders: node
@@ -275,8 +278,9 @@ def local_deployment(
         _wait_for_port(port)
         deployment.register(keys)
         sites = write_site_files(workdir / "sites", num_sites)
+        names = [f"supernode{i}" for i in range(num_sites)]
         mpc = (
-            _mpc_node_configs(workdir / "mpc-tls", num_sites)
+            _mpc_node_configs(workdir / "mpc-tls", workdir / "site-keys", names)
             if mpc_parties or vertical_holders
             else {}
         )
@@ -285,7 +289,7 @@ def local_deployment(
         )
         for i, path in enumerate(sites):
             deployment.start_supernode(
-                f"supernode{i}",
+                names[i],
                 path,
                 auth_key=keys[i] if keys else None,
                 node_config=f"{mpc.get(i, '')} {vertical.get(i, '')}".strip(),
@@ -296,19 +300,27 @@ def local_deployment(
             _terminate(proc)
 
 
-def _mpc_node_configs(folder: Path, num_sites: int) -> dict[int, str]:
+def _mpc_node_configs(folder: Path, keys: Path, names: list[str]) -> dict[int, str]:
     """Node config making sites 0-2 the MPC parties and every site trust them.
 
     The parties' TLS identities come from a throwaway CA in ``folder`` (all
     on this machine; real parties each keep only their own key). Every site
-    gets the CA certificate to check the parties' key attestations.
+    gets the CA certificate to check the parties' key attestations, and the
+    key folder ``keys`` with a signing key per site name in ``names`` and the
+    public registry (``secagg-keys-dir``; each site signs its packages, the
+    parties count registered sites). Real sites would each hold only their own
+    key and a copy of the registry.
     """
+    from experiments.site_keys import ensure_named_keys
     from fedsec.mpc.tls import make_throwaway_pki
 
     if not (folder / "ca.pem").is_file():
         make_throwaway_pki(folder)
+    ensure_named_keys(keys, names)
+    keys.chmod(0o700)
     ca = json.dumps(str((folder / "ca.pem").resolve()))
-    out = {i: f"mpc-ca-file={ca}" for i in range(num_sites)}
+    registry = json.dumps(str(keys.resolve()))
+    out = {i: f"mpc-ca-file={ca} secagg-keys-dir={registry}" for i in range(len(names))}
     for i in range(3):
         address = json.dumps(f"127.0.0.1:{free_port()}")
         tls_dir = json.dumps(str(folder.resolve()))

@@ -53,12 +53,14 @@ def quiet_flower_env() -> None:
 
 
 def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
-    """Active secure aggregation: make sure the simulated sites have keys.
+    """Active secure aggregation and MPC: make sure the simulated sites have keys.
 
     The keys are provisioned here, out of band, as a consortium would; the
-    ServerApp only ever reads the public registry.
+    ServerApp only ever reads the public registry (active variant). In MPC
+    the sites sign their packages and the compute parties check them against
+    the registry, so a server cannot pad a session with made-up clients.
     """
-    if cfg.secagg.mode != "active":
+    if cfg.secagg.mode != "active" and not cfg.mpc.enabled:
         return cfg
     from experiments.site_keys import ensure_site_keys
 
@@ -89,7 +91,9 @@ def site_node_configs(
     they exceed the defaults, and otherwise keeps the default policy, unless
     ``site_policy`` (``policy-*`` keys, for every site) says otherwise. In the
     active variant every site gets its key folder; in MPC the compute parties
-    (partitions 0-2) their TLS folder and every other site the parties' CA.
+    (partitions 0-2) their TLS folder and every other site the parties' CA,
+    and, when the run has a key folder (:func:`simulate` makes one), every
+    site (parties included) the key folder: its signing key and the registry.
     """
     configs: dict[int, dict[str, Any]] = {}
     # the operators agreed to this run: their bounds admit its clip and weight
@@ -110,6 +114,8 @@ def site_node_configs(
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir
         if cfg.mpc.enabled or cfg.vertical.enabled:
+            if cfg.mpc.enabled and cfg.secagg.keys_dir:
+                node["secagg-keys-dir"] = cfg.secagg.keys_dir
             if pid < 3:
                 node["mpc-tls-dir"] = cfg.mpc.tls_dir
             else:

@@ -30,8 +30,12 @@ REGISTRY = "registry.json"
 
 
 def create_identities(directory: Path, sites: list[str]) -> Path:
-    """Create a signing key per site and the public registry; return its path."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Create a signing key per site and the public registry; return its path.
+
+    The folder is made private (0700): it holds the private keys (0600).
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
     registry: dict[str, str] = {}
     for site in sites:
         _check_name(site)

@@ -20,8 +20,9 @@ key                        default      what it bounds
                                         ``semi_honest``, ``active``, ``mpc``,
                                         ``vertical`` (PSI and training on
                                         shares, as a holder or a party)
-``min-sites``              3            fewest sites in a key set, an MPC session,
-                                        a released statistic
+``min-sites``              3            fewest sites in a key set, an MPC session
+                                        (there also ``min-threshold +
+                                        colluders``), a released statistic
 ``min-threshold``          2            fewest shares ``t`` that reveal a secret,
                                         not counting colluders' shares
 ``min-threshold-fraction`` 0.5          ``t`` as a fraction of the site's
@@ -36,6 +37,11 @@ key                        default      what it bounds
 ``max-clip-norm``          1.0          largest clipping norm ``C`` (distributed
                                         DP, MPC)
 ``max-weight``             1000         largest weight of one site (MPC)
+``require-signed-sites``   false        an MPC party refuses to compute without
+                                        a site registry (``secagg-keys-dir``):
+                                        with one it counts only packages signed
+                                        by registered sites, without one it
+                                        counts packages (not Sybil-proof)
 =========================  ===========  ===========================================
 
 The default of ``modes`` follows what the site was provisioned for: a site
@@ -80,6 +86,7 @@ class SitePolicy:
     require_dp: bool = False
     max_clip_norm: float = 1.0
     max_weight: int = 1000
+    require_signed_sites: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.modes) - set(MODES))
@@ -196,6 +203,14 @@ class SitePolicy:
         """Refuse a set of fewer than ``min-sites`` sites."""
         if count < self.min_sites:
             raise PolicyError("min-sites", self.min_sites, f"{count} {what}")
+
+    def least_sites(self) -> int:
+        """The fewest inputs in any released aggregate (an MPC session).
+
+        At least ``min-sites``, and ``min-threshold`` beyond the sites assumed
+        to collude (who know their own inputs and can subtract them).
+        """
+        return max(self.min_sites, self.min_threshold + self.colluders)
 
     def least_threshold(self, neighbourhood: int, *, active: bool) -> int:
         """The smallest ``t`` this site accepts for a closed neighbourhood size.

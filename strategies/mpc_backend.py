@@ -16,6 +16,12 @@ add Gaussian noise generated inside the MPC, and reveal only that sum (see
 A site that sends nothing, or whose package does not decrypt, is left out.
 The strategy receives one reply with ``w + Σ w_i s_i Δ_i / Σ w_i``.
 
+Sites with a signing key sign their packages and name themselves; the
+backend relays, with each package, the sender's site name and its signature
+for that party. A party with the site registry counts only registered sites
+whose signatures verify, each once (:mod:`fedsec.mpc.origin`); the round
+metric ``mpc_parties_checking_sites`` says how many of the three did.
+
 Every round is a fresh session with an unpredictable 63-bit id
 (:func:`~fedsec.flower.mpc.new_session`): the sites bind it into their
 packages and each party computes an id at most once (its session log
@@ -56,6 +62,7 @@ from fedsec.flower.mpc import (
     clip_sum_config,
     message_type,
     new_session,
+    share_origin,
 )
 from fedsec.flower.records import content_bytes
 from fedsec.mpc.clip_and_sum import OutputShare, combine_outputs
@@ -180,6 +187,7 @@ class MPCBackend:
             )
         down += sum(content_bytes(m.content) for m in requests)
         packages: dict[int, list[bytes]] = {}
+        origins: dict[int, tuple[str, list[bytes]]] = {}
         shared: list[Message] = []
         for reply in send_and_collect(grid, requests, timeout=timeout):
             node = reply.metadata.src_node_id
@@ -187,9 +195,11 @@ class MPCBackend:
                 log.info("mpc share: node %d left out: %s", node, reply.error.reason)
                 continue
             up += content_bytes(reply.content)
-            pkgs = [bytes(p) for p in reply.content[MPC_RECORD]["packages"]]
+            record = reply.content[MPC_RECORD]
+            pkgs = [bytes(p) for p in record["packages"]]
             if len(pkgs) == 3:
                 packages[node] = pkgs
+                origins[node] = share_origin(record)
                 shared.append(reply)
         metrics = {
             "shared": float(len(packages)),
@@ -198,7 +208,7 @@ class MPCBackend:
         if not packages:
             return RoundOutcome([], up, down, metrics)
         outputs, mpc_metrics, down_c, up_c = self._compute(
-            grid, session, packages, config, int(start.size), timeout
+            grid, session, packages, origins, config, int(start.size), timeout
         )
         up, down = up + up_c, down + down_c
         metrics.update(mpc_metrics)
@@ -245,6 +255,7 @@ class MPCBackend:
         grid: Grid,
         session: int,
         packages: dict[int, list[bytes]],
+        origins: dict[int, tuple[str, list[bytes]]],
         config: ConfigRecord,
         dim: int,
         timeout: float,
@@ -259,6 +270,9 @@ class MPCBackend:
                     "dim": dim,
                     "client-ids": clients,
                     "packages": [packages[c][index] for c in clients],
+                    # who sent each package, and its signature for this party
+                    "sites": [origins[c][0] for c in clients],
+                    "signatures": [origins[c][1][index] for c in clients],
                     "public-keys": self.public_keys,
                     "addresses": self.addresses,
                     "clip-norm": terms.clip_norm,
@@ -281,6 +295,7 @@ class MPCBackend:
             "mpc_bytes_between_parties": 0.0,
             "mpc_rounds": 0.0,
             "mpc_seconds": 0.0,
+            "mpc_parties_checking_sites": 0.0,
         }
         up = 0
         for reply in send_and_collect(grid, msgs, timeout=timeout):
@@ -305,6 +320,8 @@ class MPCBackend:
             metrics["mpc_bytes_between_parties"] += float(meta["bytes-between-parties"])
             metrics["mpc_rounds"] = max(metrics["mpc_rounds"], float(meta["rounds"]))
             metrics["mpc_seconds"] = max(metrics["mpc_seconds"], float(meta["seconds"]))
+            if meta.get("sites-checked", False):
+                metrics["mpc_parties_checking_sites"] += 1.0
         if len(outputs) != 3:
             log.warning(
                 "mpc session %#x aborted: %d of 3 output shares", session, len(outputs)

@@ -84,6 +84,18 @@ class _Traffic:
         return out
 
 
+def registry_dir(configured: str) -> Path:
+    """The server's copy of the public site registry.
+
+    ``secagg-keys-dir`` of the run config, else ``$FLWR_HOME/secagg-keys``
+    (where ``make keys`` puts it). Sites never read this: each has its own
+    key folder in its node config.
+    """
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("FLWR_HOME", ".flwr")) / "secagg-keys"
+
+
 class SecAggBackend:
     """Bonawitz/SecAgg+ secure aggregation over the Grid (see module docstring)."""
 
@@ -95,7 +107,9 @@ class SecAggBackend:
         self.dp_steps: list[tuple[float, float, int]] = []
         self.server = SecAggServer(settings.protocol_config())
         self.registry = (
-            load_registry(Path(settings.keys_dir)) if settings.mode == "active" else {}
+            load_registry(registry_dir(settings.keys_dir))
+            if settings.mode == "active"
+            else {}
         )
         self.key_set_nodes: frozenset[int] = frozenset()
         self.sites: dict[int, str] = {}

@@ -6,11 +6,16 @@
 - ``query.mpc_share`` (every round, to the training sites): the global model
   under ``"arrays"``, the training config under ``"config"`` and, under
   ``"mpc"``, the session id and the three public keys; the reply holds one
-  AES-GCM package per party (the server relays them but cannot open them)
-  and, under ``"metrics"``, the site's public metrics (its ε with local DP).
+  AES-GCM package per party (the server relays them but cannot open them),
+  and, from a site with a signing key, its site name (``"site"``) and one
+  Ed25519 signature per package (``"signatures"``,
+  :func:`~fedsec.mpc.origin.sign_packages`); under ``"metrics"``, the site's
+  public metrics (its ε with local DP).
 - ``query.mpc_compute`` (every round, to the three parties at once): a
-  party's packages, the parties' addresses and the public clip-and-sum
-  parameters; the reply is the party's additive output share.
+  party's packages with, per package, the sender's site name and its
+  signature for that party (``"sites"``, ``"signatures"``; ``""`` and
+  ``b""`` for a site that sent none), the parties' addresses and the public
+  clip-and-sum parameters; the reply is the party's additive output share.
 
 The session id is fresh per round and unpredictable (63 random bits, chosen
 by the server): a party computes each id at most once, and its log outlives
@@ -22,9 +27,14 @@ them against its own policy, each party against its own.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fedsec.config import MPCSettings
+from fedsec.errors import ProtocolError
+from fedsec.mpc.origin import Origin
 from fedsec.mpc.params import ClipSumConfig
+from fedsec.mpc.shares import PARTIES
 
 MPC_RECORD = "mpc"
 HELLO = "mpc_hello"
@@ -58,3 +68,45 @@ def clip_sum_config(settings: MPCSettings) -> ClipSumConfig:
         noise_std=settings.noise_multiplier * settings.clip_norm,
         frac_bits=settings.frac_bits,
     )
+
+
+def share_origin(record: Mapping[str, Any]) -> tuple[str, list[bytes]]:
+    """The site name and the three signatures of a share reply (server side).
+
+    A reply without them, or with other than one signature per party, is
+    relayed as unsigned (``""`` and three ``b""``): a party with a registry
+    leaves it out.
+    """
+    site = str(record.get("site", ""))
+    signatures = [bytes(s) for s in record.get("signatures", [])]
+    if not site or len(signatures) != PARTIES:
+        return "", [b""] * PARTIES
+    return site, signatures
+
+
+def relayed_origins(
+    client_ids: Sequence[int], record: Mapping[str, Any]
+) -> dict[int, Origin]:
+    """Client id → :class:`~fedsec.mpc.origin.Origin` of a compute request.
+
+    A request without origins gives none (a party with a registry then
+    refuses the session for too few sites).
+
+    Raises
+    ------
+    ProtocolError
+        If there is not one site name and one signature per package.
+    """
+    sites = list(record.get("sites", []))
+    signatures = list(record.get("signatures", []))
+    if not sites and not signatures:
+        return {}
+    if len(sites) != len(client_ids) or len(signatures) != len(client_ids):
+        raise ProtocolError(
+            "need one site name and one signature per package", stage="compute"
+        )
+    return {
+        int(c): Origin(str(site), bytes(sig))
+        for c, site, sig in zip(client_ids, sites, signatures, strict=True)
+        if site
+    }

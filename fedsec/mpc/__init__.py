@@ -14,6 +14,7 @@ from fedsec.mpc.clip_and_sum import (
 )
 from fedsec.mpc.inproc import InProcessNetwork
 from fedsec.mpc.keys import PartyKeys, generate_party_keys
+from fedsec.mpc.origin import Origin, authenticate, sign_packages
 from fedsec.mpc.params import ClipSumConfig, require_terms
 from fedsec.mpc.party import Party, PartyReport, SimulatedParties, simulate_clip_and_sum
 from fedsec.mpc.ring import FixedPoint
@@ -30,6 +31,7 @@ __all__ = [
     "FixedPoint",
     "InProcessNetwork",
     "MemorySessionLog",
+    "Origin",
     "OutputShare",
     "Party",
     "PartyKeys",
@@ -38,11 +40,13 @@ __all__ = [
     "SessionLog",
     "ShareBatch",
     "SimulatedParties",
+    "authenticate",
     "client_share",
     "clip_and_sum",
     "combine_outputs",
     "generate_party_keys",
     "open_client_share",
     "require_terms",
+    "sign_packages",
     "simulate_clip_and_sum",
 ]

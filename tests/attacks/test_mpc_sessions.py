@@ -126,6 +126,22 @@ def test_a_session_over_one_clients_packages_is_refused() -> None:
         )
 
 
+def test_colluding_sites_raise_the_least_session() -> None:
+    """Two colluders of three clients leave one honest input: refused."""
+    keys = generate_party_keys()
+    x = _updates(3)
+    session = new_session()
+    policy = SitePolicy(modes=frozenset({"mpc"}), colluders=2)  # 2 + 2 = 4 inputs
+    parties = _parties(keys, [MemorySessionLog(node_id=i) for i in range(3)], policy)
+    outputs, errors = _run(parties, session, _packages(keys[0].public_keys, x, session))
+    assert outputs == {}
+    assert all(
+        isinstance(e, PolicyError) and "a session of 3" in str(e)
+        for e in errors.values()
+    )
+    assert sorted(errors) == [0, 1, 2]
+
+
 def test_the_count_is_of_clients_that_pass_agreement_and_the_range_check() -> None:
     """Padding with clients that the parties then leave out does not help.
 
@@ -286,6 +302,8 @@ class Parties:
         records = [h.content[MPC_RECORD] for h in hellos]
         self.public_keys = [bytes(r["public-key"]) for r in records]
         self.addresses = [str(r["address"]) for r in records]
+        self.certificates = [bytes(r["certificate"]) for r in records]
+        self.key_signatures = [bytes(r["key-signature"]) for r in records]
 
     def context(self, i: int, state: RecordDict | None = None) -> Context:
         node = {**self.node, "mpc-party": i}
@@ -298,13 +316,22 @@ class Parties:
         self.contexts = [self.context(i, c.state) for i, c in enumerate(self.contexts)]
 
     def compute(
-        self, session: int, packages: list[dict[int, bytes]], terms: ClipSumConfig
+        self,
+        session: int,
+        packages: list[dict[int, bytes]],
+        terms: ClipSumConfig,
+        origins: list[dict[int, tuple[str, bytes]]] | None = None,
     ) -> list[Message]:
-        """``query.mpc_compute`` at the three parties at once; their replies."""
+        """``query.mpc_compute`` at the three parties at once; their replies.
+
+        ``origins[i]`` maps client id to the site name and signature relayed
+        with its package to party ``i`` (as the server's backend relays them).
+        """
         replies: list[Message | None] = [None] * 3
 
         def target(i: int) -> None:
             ids = sorted(packages[i])
+            relayed = origins[i] if origins is not None else {}
             record = {
                 "session": session,
                 "dim": D,
@@ -317,6 +344,9 @@ class Parties:
                 "noise-std": terms.noise_std,
                 "frac-bits": terms.frac_bits,
             }
+            if relayed:
+                record["sites"] = [relayed.get(c, ("", b""))[0] for c in ids]
+                record["signatures"] = [relayed.get(c, ("", b""))[1] for c in ids]
             msg = _message("mpc_compute", record, i)
             replies[i] = mpc_handlers.compute(msg, self.contexts[i])
 

@@ -1,7 +1,8 @@
 """MPC clip-and-sum in the Flower Deployment Engine: SuperLink + 3 SuperNodes.
 
 Sites 0-2 are the compute parties (their own TLS mesh, keys attested with
-their certificates); every site checks the attestations before it shares.
+their certificates); every site checks the attestations before it shares and
+signs its packages with its site key; the parties count registered sites.
 The SuperLink runs with TLS and SuperNode authentication (the harness default).
 """
 
@@ -28,3 +29,5 @@ def test_an_mpc_round_across_three_sites(tmp_path: Path) -> None:
     # every site's shares were used: all three checked the parties' keys
     assert re.findall(r"included=(\d+)", out) == ["3"]
     assert re.findall(r"mpc_rounds=(\d+)", out) == ["50"]
+    # the three parties checked the sites' signatures against their registry
+    assert re.findall(r"mpc_parties_checking_sites=(\d+)", out) == ["3"]

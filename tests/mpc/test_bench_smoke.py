@@ -17,16 +17,18 @@ def _error_of_the_average(row: dict, n: int, d: int) -> float:
     return float(row["max_abs_error"]) / float(w.sum())
 
 
-def test_inproc_case_reports_small_error() -> None:
-    row = bench_mpc.run_inproc(4, 300, 1, CFG)
+@pytest.mark.parametrize("signed", [False, True])
+def test_inproc_case_reports_small_error(signed: bool) -> None:
+    row = bench_mpc.run_inproc(4, 300, 1, CFG, signed)
     assert _error_of_the_average(row, 4, 300) < 1e-4
     assert row["rounds"] == 50  # 2 for the range check, none for truncations
     assert row["bytes_between_parties"] > 0
 
 
 @pytest.mark.slow
-def test_tcp_case_runs_three_party_processes() -> None:
-    row = bench_mpc.run_tcp(3, 200, 1, CFG)
+@pytest.mark.parametrize("signed", [False, True])
+def test_tcp_case_runs_three_party_processes(signed: bool) -> None:
+    row = bench_mpc.run_tcp(3, 200, 1, CFG, signed)
     assert _error_of_the_average(row, 3, 200) < 1e-4
     assert row["bytes_output"] == 2 * 8 * 201
 

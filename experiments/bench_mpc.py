@@ -51,6 +51,7 @@ from fedsec.mpc.party import Party, SimulatedParties
 from fedsec.mpc.range_check import coordinate_bound
 from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.sessions import MemorySessionLog
+from fedsec.pki import write_secret
 
 CLIP = 1.0
 MAX_WEIGHT = 100
@@ -225,7 +226,7 @@ def run_tcp(
                         sig = origins[i][cid].signature
                         (work / f"party{i}" / f"{name}.sig").write_bytes(sig)
             secret = keys[i].secret.private_bytes_raw()
-            (work / f"party{i}" / "secret.key").write_bytes(secret)
+            write_secret(work / f"party{i}" / "secret.key", secret)  # 0600
         (work / "public.keys").write_bytes(b"".join(keys[0].public_keys))
         from fedsec.net import free_ports
 

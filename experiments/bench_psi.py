@@ -41,7 +41,7 @@ def _holder(index: int, n: int, workers: int, mode: str, conn: Connection) -> No
     ids = _ids(index, n)
     terms = PsiTerms(11, 2, OutputMode(mode))
     conn.recv()  # start signal: ids are ready
-    cpu = time.process_time()
+    cpu = _cpu()
     h = PsiHolder(index, ids, terms, workers=workers)
     try:
         conn.send_bytes(h.start())  # to the other holder (relay)
@@ -52,15 +52,23 @@ def _holder(index: int, n: int, workers: int, mode: str, conn: Connection) -> No
         conn.send_bytes(finals[index])
         finals[1 - index] = conn.recv_bytes()
         result = h.finish(finals)
-        conn.send((result.size, time.process_time() - cpu))
     finally:
-        h.close()
+        h.close()  # joins the workers: their CPU time is counted below
+    conn.send((result.size, _cpu() - cpu))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def run_psi_case(n: int, workers: int, mode: str) -> tuple[float, int, float]:
     """Wall seconds of one two-holder PSI, its size, and the holders' CPU seconds.
 
-    CPU seconds are the holder processes' own (``workers == 1``).
+    CPU seconds are the holder processes' and their workers'.
     """
     ctx = mp.get_context("spawn")
     pipes = [ctx.Pipe() for _ in range(2)]
@@ -129,9 +137,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--floor-sample", type=int, default=100_000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes per holder (0: cores // 2, the two holders "
+        "together one per core)",
+    )
     args = p.parse_args(argv)
     cores = os.cpu_count() or 1
-    workers = max(1, cores // 2)
+    workers = args.workers or max(1, cores // 2)
     for n in args.size:
         before = multiplication_seconds(args.floor_sample, cores)
         runs = [run_psi_case(n, workers, args.mode) for _ in range(args.repeats)]

@@ -39,6 +39,12 @@ for the sites' names ``supernode<i>`` and the public registry, in
 ``<workdir>/site-keys``): the sites sign their packages and the parties count
 only registered sites.
 
+**Vertical training.** A run config with ``vertical-model`` (or
+``vertical_holders=k``) also makes sites ``0..k-1`` the data holders: node
+config ``vertical-holder`` and ``vertical-data-path`` (its columns of the
+task, written to ``<workdir>/vertical/holder<i>.csv``), and every site takes
+part in mode ``vertical`` (``policy-modes``).
+
 **``--insecure``** (``insecure=True``): the previous behaviour, plain HTTP
 everywhere and no node authentication; any process that reaches the port can
 join as a SuperNode and read the traffic.
@@ -222,6 +228,8 @@ def local_deployment(
     insecure: bool = False,
     mpc_parties: bool = False,
     data_dir: Path | None = None,
+    vertical_holders: int = 0,
+    vertical_task: str = "breast_cancer",
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit.
 
@@ -280,15 +288,18 @@ def local_deployment(
         names = [f"supernode{i}" for i in range(num_sites)]
         mpc = (
             _mpc_node_configs(workdir / "mpc-tls", workdir / "site-keys", names)
-            if mpc_parties
+            if mpc_parties or vertical_holders
             else {}
+        )
+        vertical = _vertical_node_configs(
+            workdir / "vertical", num_sites, vertical_holders, vertical_task
         )
         for i, path in enumerate(sites):
             deployment.start_supernode(
                 names[i],
                 path,
                 auth_key=keys[i] if keys else None,
-                node_config=mpc.get(i, ""),
+                node_config=f"{mpc.get(i, '')} {vertical.get(i, '')}".strip(),
             )
         yield deployment
     finally:
@@ -343,6 +354,31 @@ def _mpc_node_configs(folder: Path, keys: Path, names: list[str]) -> dict[int, s
     return out
 
 
+def _vertical_node_configs(
+    folder: Path, num_sites: int, holders: int, task: str
+) -> dict[int, str]:
+    """Node config making sites ``0..holders-1`` the vertical data holders.
+
+    Each holder gets its columns of ``task`` (an ``id`` column, its features,
+    ``target`` at holder 0) in ``folder/holder<i>.csv``; every site takes part
+    in mode ``vertical``. Empty without holders.
+    """
+    if not holders:
+        return {}
+    from fedsec.data.vertical import vertical_tables
+
+    if holders > num_sites:
+        raise ValueError("more vertical holders than sites")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {i: 'policy-modes="vertical"' for i in range(num_sites)}
+    for i, frame in enumerate(vertical_tables(task, holders)):
+        path = folder / f"holder{i}.csv"
+        frame.to_csv(path, index=False)
+        data = json.dumps(str(path.resolve()))
+        out[i] += f" vertical-holder={i} vertical-data-path={data}"
+    return out
+
+
 def _terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     if proc.poll() is not None:
         return
@@ -385,12 +421,17 @@ def main() -> int:
     run_config = args.run_config
     if args.data_dir is not None:
         run_config = data_dir_config(args.data_dir, run_config)
+    vertical = re.search(
+        r"vertical-model\s*=\s*['\"]?(logistic|linear)", args.run_config
+    )
+    holders = re.search(r"vertical-holders\s*=\s*(\d+)", args.run_config)
     with local_deployment(
         args.workdir,
         args.sites,
         insecure=args.insecure,
         mpc_parties=mpc,
         data_dir=args.data_dir,
+        vertical_holders=(int(holders.group(1)) if holders else 3) if vertical else 0,
     ) as dep:
         if args.analytics_first:
             out = json.dumps(str((dep.workdir / "analytics").resolve()))

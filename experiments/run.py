@@ -25,7 +25,7 @@ from fedsec.config import RunConfig
 from strategies.loop import History
 
 # groups whose keys map onto flat `<group>-<key>` run-config keys
-PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults", "analytics")
+PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults", "analytics", "vertical")
 
 
 def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
@@ -62,7 +62,9 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
             mapping[key] = float(strategy[name])
     # privacy groups: `secagg.rounds_per_key_set` -> `secagg-rounds-per-key-set`
     for group in PRIVACY_GROUPS:
-        for name, value in cfg.get(group, {}).items():
+        if group not in cfg:  # a config without the group keeps its defaults
+            continue
+        for name, value in cfg[group].items():
             mapping[f"{group}-{str(name).replace('_', '-')}"] = value
     return RunConfig.from_mapping(mapping)
 

@@ -73,6 +73,8 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
 
 def run_mode(cfg: RunConfig) -> str:
     """The site-policy mode a run asks the sites to take part in."""
+    if cfg.vertical.enabled:
+        return "vertical"
     if cfg.mpc.enabled:
         return "mpc"
     if cfg.secagg.enabled:
@@ -128,8 +130,8 @@ def site_node_configs(
             node["data-path"] = str(Path(data_paths[pid]).resolve())
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir
-        if cfg.mpc.enabled:
-            if cfg.secagg.keys_dir:
+        if cfg.mpc.enabled or cfg.vertical.enabled:
+            if cfg.mpc.enabled and cfg.secagg.keys_dir:
                 node["secagg-keys-dir"] = cfg.secagg.keys_dir
             if pid < 3:
                 node["mpc-tls-dir"] = cfg.mpc.tls_dir
@@ -164,7 +166,7 @@ def simulated_sites(configs: Mapping[int, Mapping[str, Any]]) -> Iterator[Path]:
 
 def _with_party_pki(cfg: RunConfig) -> RunConfig:
     """MPC: make sure the three parties have TLS identities (out of band)."""
-    if not cfg.mpc.enabled:
+    if not (cfg.mpc.enabled or cfg.vertical.enabled):
         return cfg
     from fedsec.mpc.tls import make_throwaway_pki
 
@@ -226,7 +228,7 @@ def _simulate(
     resources = resources or SimulationResources()
     cfg = _with_site_keys(cfg, num_clients)
     cfg = _with_party_pki(cfg)
-    if cfg.mpc.enabled:
+    if cfg.mpc.enabled or cfg.vertical.enabled:
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
         resources = replace(

@@ -22,6 +22,7 @@ from fedsec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedsec.secagg.config import SecAggConfig
+    from fedsec.vertical.train import TrainTerms
 
 # the schemas shipped in fedsec/data/schemas (a test checks they agree)
 TASKS = ("breast_cancer", "digits", "diabetes")
@@ -368,6 +369,70 @@ class AnalyticsSettings:
             raise ConfigError("analytics-out must name a folder")
 
 
+VERTICAL_MODELS = ("none", "logistic", "linear")
+VERTICAL_PSI_MODES = ("shares", "intersection")
+
+
+@dataclass(frozen=True)
+class VerticalSettings:
+    """Vertical training: PSI between data holders, regression on shares.
+
+    The data holders (node config ``vertical-holder``; partitions
+    ``0..holders-1`` in simulation) hold different columns of the same
+    records; the three MPC compute parties train on secret shares
+    (``docs/vertical.md``). ``psi`` is ``shares`` (nobody learns the
+    intersection) or ``intersection`` (every holder learns it).
+    """
+
+    model: str = "none"
+    psi: str = "shares"
+    holders: int = 3
+    label_holder: int = 0
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 0.5
+    frac_bits: int = 14
+    noise_multiplier: float = 0.0
+    row_norm: float = 0.0
+
+    def __post_init__(self) -> None:
+        _one_of("vertical-model", self.model, VERTICAL_MODELS)
+        _one_of("vertical-psi", self.psi, VERTICAL_PSI_MODES)
+        if not 0 <= self.label_holder < self.holders:
+            raise ConfigError(
+                f"vertical-label-holder must lie in [0, {self.holders}), "
+                f"got {self.label_holder}"
+            )
+        if self.enabled:
+            from fedsec.psi.protocol import MAX_HOLDERS
+
+            if not 2 <= self.holders <= MAX_HOLDERS:
+                raise ConfigError(
+                    f"vertical-holders must lie in [2, {MAX_HOLDERS}], "
+                    f"got {self.holders}"
+                )
+            _refuse_as("vertical-model", self.model, self.train_terms)
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the model is ``none``."""
+        return self.model != "none"
+
+    def train_terms(self) -> TrainTerms:
+        """The :class:`~fedsec.vertical.train.TrainTerms` these settings ask for."""
+        from fedsec.vertical.train import Model, TrainTerms
+
+        return TrainTerms(
+            model=Model(self.model),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            frac_bits=self.frac_bits,
+            noise_multiplier=self.noise_multiplier,
+            row_norm=self.row_norm,
+        )
+
+
 # Stages at which a site can be told to drop (``faults-drop``): local training,
 # the secure-aggregation stages (fedsec.secagg.stages.Stage, less ``idle``) and
 # the MPC share upload. A name outside them would never fire.
@@ -455,12 +520,24 @@ class RunConfig:
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
     analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
+    vertical: VerticalSettings = dataclasses.field(default_factory=VerticalSettings)
 
     def __post_init__(self) -> None:
         _positive("num-server-rounds", self.num_rounds)
         _positive("round-timeout", self.round_timeout)
         _one_of("mode", self.mode, RUN_MODES)
         self._check_analytics()
+        if self.vertical.enabled and (
+            self.secagg.enabled
+            or self.mpc.enabled
+            or self.dp.mode != "none"
+            or self.mode != "train"
+        ):
+            raise ConfigError(
+                "vertical-model trains on secret shares by itself: it takes no "
+                "secagg-mode, mpc-mode, dp-mode or mode='analytics' (use "
+                "vertical-noise-multiplier)"
+            )
         if self.secagg.enabled and self.mpc.enabled:
             raise ConfigError(
                 "secagg-mode and mpc-mode: choose secure aggregation or MPC, not both"
@@ -537,6 +614,7 @@ class RunConfig:
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
             analytics=AnalyticsSettings(**sections["analytics"]),
+            vertical=VerticalSettings(**sections["vertical"]),
         )
 
     def to_mapping(self) -> dict[str, Scalar]:
@@ -567,6 +645,7 @@ class ClientSettings:
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
     analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
+    vertical: VerticalSettings = dataclasses.field(default_factory=VerticalSettings)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ClientSettings:
@@ -585,6 +664,7 @@ class ClientSettings:
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
             analytics=AnalyticsSettings(**sections["analytics"]),
+            vertical=VerticalSettings(**sections["vertical"]),
         )
 
 
@@ -653,13 +733,32 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "analytics-frac-bits": ("analytics", "frac_bits"),
     "analytics-max-rows": ("analytics", "max_rows"),
     "analytics-out": ("analytics", "out_dir"),
+    "vertical-model": ("vertical", "model"),
+    "vertical-psi": ("vertical", "psi"),
+    "vertical-holders": ("vertical", "holders"),
+    "vertical-label-holder": ("vertical", "label_holder"),
+    "vertical-epochs": ("vertical", "epochs"),
+    "vertical-batch-size": ("vertical", "batch_size"),
+    "vertical-learning-rate": ("vertical", "learning_rate"),
+    "vertical-frac-bits": ("vertical", "frac_bits"),
+    "vertical-noise-multiplier": ("vertical", "noise_multiplier"),
+    "vertical-row-norm": ("vertical", "row_norm"),
 }
 
 # (section, field name) -> flat key
 _KEY_OF = {place: key for key, place in _FLAT_KEYS.items()}
 
 # Sections a site needs to read from each request.
-_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults", "analytics")
+_CLIENT_SECTIONS = (
+    "data",
+    "train",
+    "secagg",
+    "dp",
+    "mpc",
+    "faults",
+    "analytics",
+    "vertical",
+)
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,
@@ -668,6 +767,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "secagg": SecAggSettings,
     "dp": DPSettings,
     "mpc": MPCSettings,
+    "vertical": VerticalSettings,
     "faults": FaultSettings,
     "analytics": AnalyticsSettings,
 }

@@ -77,9 +77,15 @@ def run(
 
     With ``standardise='global'`` a secure statistics round comes first
     (reusing the training backend's key set when it is a secure-aggregation
-    one) and every request then carries the federation's scaling.
+    one) and every request then carries the federation's scaling. With
+    ``vertical-model`` set, one vertical training session instead
+    (:mod:`strategies.vertical`).
     """
     _setup_logging()
+    if cfg.vertical.enabled:
+        from strategies.vertical import run_vertical
+
+        return run_vertical(grid, cfg)
     schema = resolve_schema(cfg.data.task, cfg.data.task_schema)
     backend = backend or build_backend(cfg)
     statistics = None

@@ -39,6 +39,12 @@ for the sites' names ``supernode<i>`` and the public registry, in
 ``<workdir>/site-keys``): the sites sign their packages and the parties count
 only registered sites.
 
+**Vertical training.** A run config with ``vertical-model`` (or
+``vertical_holders=k``) also makes sites ``0..k-1`` the data holders: node
+config ``vertical-holder`` and ``vertical-data-path`` (its columns of the
+task, written to ``<workdir>/vertical/holder<i>.csv``), and every site takes
+part in mode ``vertical`` (``policy-modes``).
+
 **``--insecure``** (``insecure=True``): the previous behaviour, plain HTTP
 everywhere and no node authentication; any process that reaches the port can
 join as a SuperNode and read the traffic.
@@ -221,12 +227,17 @@ def local_deployment(
     *,
     insecure: bool = False,
     mpc_parties: bool = False,
+    data_dir: Path | None = None,
+    vertical_holders: int = 0,
+    vertical_task: str = "breast_cancer",
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes; stop them all on exit.
 
     By default with TLS and SuperNode authentication (see the module
     docstring); ``insecure=True`` runs everything over plain HTTP.
     ``mpc_parties=True`` makes sites 0-2 the MPC compute parties.
+    ``data_dir`` holds the sites' own files (``site<i>.csv``, e.g. from
+    :mod:`experiments.rehearsal`) instead of the embedded task's.
     """
     if mpc_parties and num_sites < 3:
         raise ValueError("MPC needs at least 3 sites (the compute parties)")
@@ -269,24 +280,50 @@ def local_deployment(
         deployment.processes.append(_spawn(superlink, env, workdir / "superlink.log"))
         _wait_for_port(port)
         deployment.register(keys)
-        sites = write_site_files(workdir / "sites", num_sites)
+        sites = (
+            site_files_in(data_dir, num_sites)
+            if data_dir is not None
+            else write_site_files(workdir / "sites", num_sites)
+        )
         names = [f"supernode{i}" for i in range(num_sites)]
         mpc = (
             _mpc_node_configs(workdir / "mpc-tls", workdir / "site-keys", names)
-            if mpc_parties
+            if mpc_parties or vertical_holders
             else {}
+        )
+        vertical = _vertical_node_configs(
+            workdir / "vertical", num_sites, vertical_holders, vertical_task
         )
         for i, path in enumerate(sites):
             deployment.start_supernode(
                 names[i],
                 path,
                 auth_key=keys[i] if keys else None,
-                node_config=mpc.get(i, ""),
+                node_config=f"{mpc.get(i, '')} {vertical.get(i, '')}".strip(),
             )
         yield deployment
     finally:
         for proc in reversed(deployment.processes):
             _terminate(proc)
+
+
+def site_files_in(folder: Path, num_sites: int) -> list[Path]:
+    """``site0.csv`` ... of ``folder`` (absolute), one per site."""
+    paths = [(folder / f"site{i}.csv").resolve() for i in range(num_sites)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {', '.join(missing)}")
+    return paths
+
+
+def data_dir_config(folder: Path, run_config: str) -> str:
+    """The run config with the folder's ``schema.yaml`` / ``test.csv`` named."""
+    extra = []
+    for key, name in (("task-schema", "schema.yaml"), ("test-path", "test.csv")):
+        path = (folder / name).resolve()
+        if path.is_file() and key not in run_config:
+            extra.append(f"{key}={json.dumps(str(path))}")
+    return " ".join([run_config, *extra]).strip()
 
 
 def _mpc_node_configs(folder: Path, keys: Path, names: list[str]) -> dict[int, str]:
@@ -317,6 +354,31 @@ def _mpc_node_configs(folder: Path, keys: Path, names: list[str]) -> dict[int, s
     return out
 
 
+def _vertical_node_configs(
+    folder: Path, num_sites: int, holders: int, task: str
+) -> dict[int, str]:
+    """Node config making sites ``0..holders-1`` the vertical data holders.
+
+    Each holder gets its columns of ``task`` (an ``id`` column, its features,
+    ``target`` at holder 0) in ``folder/holder<i>.csv``; every site takes part
+    in mode ``vertical``. Empty without holders.
+    """
+    if not holders:
+        return {}
+    from fedsec.data.vertical import vertical_tables
+
+    if holders > num_sites:
+        raise ValueError("more vertical holders than sites")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {i: 'policy-modes="vertical"' for i in range(num_sites)}
+    for i, frame in enumerate(vertical_tables(task, holders)):
+        path = folder / f"holder{i}.csv"
+        frame.to_csv(path, index=False)
+        data = json.dumps(str(path.resolve()))
+        out[i] += f" vertical-holder={i} vertical-data-path={data}"
+    return out
+
+
 def _terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     if proc.poll() is not None:
         return
@@ -343,13 +405,43 @@ def main() -> int:
         action="store_true",
         help="plain HTTP and no SuperNode authentication (the old behaviour)",
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the sites' own files (site<i>.csv, schema.yaml, test.csv), "
+        "e.g. from `python -m experiments.rehearsal`",
+    )
+    parser.add_argument(
+        "--analytics-first",
+        action="store_true",
+        help="run mode='analytics' (statistics into <workdir>/analytics) first",
+    )
     args = parser.parse_args()
     mpc = re.search(r"mpc-mode\s*=\s*['\"]?clip_and_sum", args.run_config) is not None
+    run_config = args.run_config
+    if args.data_dir is not None:
+        run_config = data_dir_config(args.data_dir, run_config)
+    vertical = re.search(
+        r"vertical-model\s*=\s*['\"]?(logistic|linear)", args.run_config
+    )
+    holders = re.search(r"vertical-holders\s*=\s*(\d+)", args.run_config)
     with local_deployment(
-        args.workdir, args.sites, insecure=args.insecure, mpc_parties=mpc
+        args.workdir,
+        args.sites,
+        insecure=args.insecure,
+        mpc_parties=mpc,
+        data_dir=args.data_dir,
+        vertical_holders=(int(holders.group(1)) if holders else 3) if vertical else 0,
     ) as dep:
+        if args.analytics_first:
+            out = json.dumps(str((dep.workdir / "analytics").resolve()))
+            stats = dep.run(f"{run_config} mode='analytics' analytics-out={out}")
+            print(stats.stdout[-20000:])
+            if stats.returncode != 0:
+                print(stats.stderr[-5000:], file=sys.stderr)
+                return stats.returncode
         started = time.perf_counter()
-        proc = dep.run(args.run_config)
+        proc = dep.run(run_config)
         print(proc.stdout[-20000:])
         print(proc.stderr[-5000:], file=sys.stderr)
         mode = "insecure" if args.insecure else "TLS + SuperNode auth"

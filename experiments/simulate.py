@@ -29,6 +29,7 @@ from typing import Any
 from fedsec.config import RunConfig
 from fedsec.errors import FedsecError
 from fedsec.policy import SitePolicy
+from strategies.analytics import AnalyticsOutcome
 from strategies.loop import History
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,8 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
 
 def run_mode(cfg: RunConfig) -> str:
     """The site-policy mode a run asks the sites to take part in."""
+    if cfg.vertical.enabled:
+        return "vertical"
     if cfg.mpc.enabled:
         return "mpc"
     if cfg.secagg.enabled:
@@ -79,8 +82,20 @@ def run_mode(cfg: RunConfig) -> str:
     return "plain"
 
 
+def site_modes(cfg: RunConfig) -> str:
+    """``policy-modes`` of the simulated sites: the run's mode, and ``semi_honest``
+    too when the statistics before training are summed securely."""
+    mode = run_mode(cfg)
+    if cfg.data.standardise == "global" and mode in ("plain", "mpc"):
+        return f"{mode},semi_honest"
+    return mode
+
+
 def site_node_configs(
-    cfg: RunConfig, num_clients: int, site_policy: Mapping[str, Any] | None = None
+    cfg: RunConfig,
+    num_clients: int,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """The node config of each simulated site, as its operator would set it.
 
@@ -92,6 +107,8 @@ def site_node_configs(
     (partitions 0-2) their TLS folder and every other site the parties' CA,
     and, when the run has a key folder (:func:`simulate` makes one), every
     site (parties included) the key folder: its signing key and the registry.
+    ``data_paths`` gives sites their own data file (node config ``data-path``)
+    instead of a partition of the schema's embedded data set.
     """
     configs: dict[int, dict[str, Any]] = {}
     # the operators agreed to this run: their bounds admit its clip and weight
@@ -106,13 +123,15 @@ def site_node_configs(
     for pid in range(num_clients):
         node: dict[str, Any] = {
             "secagg-site": f"site{pid}",
-            "policy-modes": run_mode(cfg),
+            "policy-modes": site_modes(cfg),
             **bounds,
         }
+        if data_paths and pid in data_paths:
+            node["data-path"] = str(Path(data_paths[pid]).resolve())
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir
-        if cfg.mpc.enabled:
-            if cfg.secagg.keys_dir:
+        if cfg.mpc.enabled or cfg.vertical.enabled:
+            if cfg.mpc.enabled and cfg.secagg.keys_dir:
                 node["secagg-keys-dir"] = cfg.secagg.keys_dir
             if pid < 3:
                 node["mpc-tls-dir"] = cfg.mpc.tls_dir
@@ -147,7 +166,7 @@ def simulated_sites(configs: Mapping[int, Mapping[str, Any]]) -> Iterator[Path]:
 
 def _with_party_pki(cfg: RunConfig) -> RunConfig:
     """MPC: make sure the three parties have TLS identities (out of band)."""
-    if not cfg.mpc.enabled:
+    if not (cfg.mpc.enabled or cfg.vertical.enabled):
         return cfg
     from fedsec.mpc.tls import make_throwaway_pki
 
@@ -162,6 +181,7 @@ def merged_node_configs(
     cfgs: Sequence[RunConfig],
     num_clients: int,
     site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """The node config of each site taking part in every run of ``cfgs``.
 
@@ -172,7 +192,7 @@ def merged_node_configs(
     """
     merged: dict[int, dict[str, Any]] = {}
     for cfg in cfgs:
-        for pid, node in site_node_configs(cfg, num_clients).items():
+        for pid, node in site_node_configs(cfg, num_clients, None, data_paths).items():
             into = merged.setdefault(pid, {})
             modes = {m for m in str(into.get("policy-modes", "")).split(",") if m}
             modes |= set(str(node["policy-modes"]).split(","))
@@ -194,16 +214,45 @@ def simulate(
     num_clients: int,
     resources: SimulationResources | None = None,
     site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
 ) -> History:
     """Run one federation of ``num_clients`` simulated sites; return its history.
 
     ``site_policy`` (``policy-*`` node-config keys) is given to every
-    simulated site on top of the harness's defaults (:func:`site_node_configs`).
+    simulated site on top of the harness's defaults (:func:`site_node_configs`);
+    ``data_paths`` gives sites their own data files.
     """
-    (outcome,) = simulate_many([cfg], num_clients, resources, site_policy)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
+    (result,) = simulate_many([cfg], num_clients, resources, site_policy, data_paths)
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, History):
+        raise FedsecError("simulate() runs training; use simulate_analytics()")
+    return result
+
+
+def simulate_analytics(
+    cfg: RunConfig,
+    num_clients: int,
+    resources: SimulationResources | None = None,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
+) -> AnalyticsOutcome:
+    """Run one statistics round (``mode='analytics'``) over simulated sites."""
+    (result,) = simulate_many(
+        [replace(cfg, mode="analytics")],
+        num_clients,
+        resources,
+        site_policy,
+        data_paths,
+    )
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, AnalyticsOutcome):
+        raise FedsecError("the analytics simulation returned no statistics")
+    return result
+
+
+Outcome = History | AnalyticsOutcome | BaseException
 
 
 def simulate_many(
@@ -211,49 +260,51 @@ def simulate_many(
     num_clients: int,
     resources: SimulationResources | None = None,
     site_policy: Mapping[str, Any] | None = None,
-    on_run: Callable[[int, History | BaseException], None] | None = None,
-) -> list[History | BaseException]:
+    data_paths: Mapping[int, Path] | None = None,
+    on_run: Callable[[int, Outcome], None] | None = None,
+) -> list[Outcome]:
     """Run ``cfgs`` one after the other in one simulation (Ray started once).
 
     The same ``num_clients`` sites serve every run, each agreeing to all of
-    them (:func:`merged_node_configs`). Returns, per config, its history or
-    the exception its run raised (the next run still goes ahead); ``on_run``
-    gets the same as each run ends. At most one secure-aggregation config per
-    call: a site keeps its protocol state between runs of one simulation, and
-    a second key set numbered from 1 again would be refused as a replay.
+    them (:func:`merged_node_configs`). Returns, per config, what its run
+    returned (a history, or the statistics of an analytics run) or the
+    exception it raised (the next run still goes ahead); ``on_run`` gets the
+    same as each run ends. At most one secure-aggregation config per call: a
+    site keeps its protocol state between runs of one simulation, and a
+    second key set numbered from 1 again would be refused as a replay.
     """
     quiet_flower_env()
     from flwr.serverapp import Grid, ServerApp
     from flwr.simulation import run_simulation
 
     from clients.client_app import app as client_app
-    from strategies.server_app import run
+    from strategies.server_app import run_mode as run_one
 
     if sum(1 for c in cfgs if c.secagg.enabled) > 1:
         raise FedsecError("one simulation serves at most one secure-aggregation run")
     resources = resources or SimulationResources()
     cfgs = [_with_party_pki(_with_site_keys(c, num_clients)) for c in cfgs]
-    if any(c.mpc.enabled for c in cfgs):
+    if any(c.mpc.enabled or c.vertical.enabled for c in cfgs):
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
         resources = replace(
             resources, cpus=max(resources.cpus, 3 * resources.client_cpus)
         )
-    outcomes: list[History | BaseException] = []
+    outcomes: list[Outcome] = []
     server_app = ServerApp()
 
     @server_app.main()
     def _main(grid: Grid, context: Any) -> None:
         for k, cfg in enumerate(cfgs):
             try:
-                outcome: History | BaseException = run(grid, cfg)
+                outcome: Outcome = run_one(grid, cfg)
             except Exception as exc:  # reported to the caller, next run goes on
                 outcome = exc
             outcomes.append(outcome)
             if on_run is not None:
                 on_run(k, outcome)
 
-    sites = merged_node_configs(cfgs, num_clients, site_policy)
+    sites = merged_node_configs(cfgs, num_clients, site_policy, data_paths)
     with simulated_sites(sites), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         run_simulation(

@@ -60,6 +60,8 @@ def drop_stage(cfg: RunConfig) -> str:
 
 def server_sees(cfg: RunConfig) -> str:
     """What the aggregation server learns of the sites' updates."""
+    if cfg.vertical.enabled:
+        return "only the trained model (vertical, MPC)"
     if cfg.mpc.enabled:
         noised = ", noised" if cfg.mpc.noise_multiplier > 0 else ""
         return f"only the clipped sum (MPC{noised})"

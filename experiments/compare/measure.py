@@ -82,7 +82,8 @@ def plan(
         )
     if "expansion" in s.parts:
         steps.append(Step("Bonawitz et al.'s expansion", 3, _expansion))
-    if "external" in s.parts:
+    external = any(isinstance(a.source, ExternalResults) for a in by_key(s.approaches))
+    if "external" in s.parts and external:
         steps.append(Step("external results", 0.1, _external(s)))
     return steps
 

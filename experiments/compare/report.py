@@ -28,6 +28,7 @@ FAMILY_TITLES = {
     "mpc": "MPC clip-and-sum",
 }
 DASH = "–"
+MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
 
 
 def cell(value: Any, spec: str = "", unit: str = "") -> str:
@@ -146,11 +147,16 @@ def costs_table(
         "rounds completed",
     ]
     rows = []
+    notes: list[str] = []
     for a in approaches:
+        title = a.title
+        if a.note:
+            notes.append(a.note)
+            title += MARKS[len(notes) - 1]
         if isinstance(a.source, ExternalResults):
             rows.append(
                 [
-                    a.title,
+                    title,
                     *_external_cells(a.source, external.get(a.key), len(head) - 1),
                 ]
             )
@@ -158,17 +164,17 @@ def costs_table(
         r = measured.get(a.key)
         if r is None:
             rows.append(
-                [a.title, "not measured (not in compare.approaches / parts)"]
+                [title, "not measured (not in compare.approaches / parts)"]
                 + [DASH] * (len(head) - 2)
             )
             continue
         if "error" in r:
-            rows.append([a.title, f"error: {r['error']}"] + [DASH] * (len(head) - 2))
+            rows.append([title, f"error: {r['error']}"] + [DASH] * (len(head) - 2))
             continue
         ttt = r.get("time_to_target")
         rows.append(
             [
-                a.title,
+                title,
                 cell(r.get("accuracy"), ".4f"),
                 cell(r.get("epsilon"), ".3g"),
                 cell(ttt, ".2f") if ttt is not None else f"not in {r['rounds']} rounds",
@@ -180,7 +186,8 @@ def costs_table(
                 _dropped_cell(r),
             ]
         )
-    return table(head, rows)
+    footnotes = "".join(f"\n{MARKS[k]} {n}.\n" for k, n in enumerate(notes))
+    return table(head, rows) + footnotes
 
 
 def _external_cells(
@@ -548,7 +555,8 @@ def _costs_section(
         f"{n} sites, {rounds} rounds of FedAvg in Flower's simulation, "
         f"{drop} site{'s' if drop != 1 else ''} dropping every round at its "
         "mode's own stage "
-        "(after training: before its masked input, its MPC shares, or its update). "
+        "(after training: before its masked input, its MPC shares, or its update; "
+        "the vertical run has no site beyond its holders and parties to lose). "
         '"s/round" is the median of the rounds after the first; the first round '
         "holds the approach's own set-up (keys, finding the compute parties), not "
         "Ray's start-up. Time to target adds up the rounds until the global model "

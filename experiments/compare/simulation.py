@@ -73,10 +73,12 @@ def approach_row(
     """The tradeoffs row of a finished run plus the report's own fields."""
     row = result_row(name, overrides, cfg, history)
     up, down = row["bytes_up_per_round"], row["bytes_down_per_round"]
+    # the sites a run asks: all of them, or a vertical run's data holders
+    sites = cfg.vertical.holders if cfg.vertical.enabled else num_clients
     return {
         **row,
-        "bytes_up_per_site_per_round": None if up is None else up / num_clients,
-        "bytes_down_per_site_per_round": None if down is None else down / num_clients,
+        "bytes_up_per_site_per_round": None if up is None else up / sites,
+        "bytes_down_per_site_per_round": None if down is None else down / sites,
         "rounds": len(history.rounds),
         "completed_rounds": len(history.rounds) - row["aborted_rounds"],
         "drop_stage": drop_stage(cfg) if row["dropped"] else None,
@@ -103,13 +105,22 @@ def approach_runs(
     drop: int,
     num_clients: int,
 ) -> list[tuple[str, dict[str, Any], RunConfig]]:
-    """``(key, overrides, run config)`` of the Flower-measured approaches."""
-    table = {
-        a.key: dict(a.source.overrides)
-        for a in approaches
-        if isinstance(a.source, FlowerRun)
-    }
-    return configurations(base, table, [], drop, num_clients)
+    """``(key, overrides, run config)`` of the Flower-measured approaches.
+
+    ``drop`` sites drop every round in each run whose entry allows it
+    (:attr:`FlowerRun.drops`), at its mode's own stage.
+    """
+    flower = [a for a in approaches if isinstance(a.source, FlowerRun)]
+    runs = {}
+    for drops in (True, False):
+        table = {
+            a.key: dict(a.source.overrides)
+            for a in flower
+            if isinstance(a.source, FlowerRun) and a.source.drops is drops
+        }
+        for run in configurations(base, table, [], drop if drops else 0, num_clients):
+            runs[run[0]] = run
+    return [runs[a.key] for a in flower]
 
 
 def run_group(

@@ -16,12 +16,18 @@ from typing import Any
 import pytest
 
 from experiments.compare import protocol, simulation
-from experiments.compare.approaches import APPROACHES, ExternalResults, by_key
+from experiments.compare.approaches import (
+    APPROACHES,
+    Approach,
+    ExternalResults,
+    FlowerRun,
+    by_key,
+)
 from experiments.compare.fit import power_law
 from experiments.compare.measure import read_external
 from experiments.compare.plots import plot_all
 from experiments.compare.progress import Progress, clock
-from experiments.compare.report import dropout_summary, render
+from experiments.compare.report import costs_table, dropout_summary, render
 from experiments.compare.settings import CompareSettings
 from experiments.simulate import ROOT, merged_node_configs
 from fedsec.config import RunConfig
@@ -67,7 +73,7 @@ def test_the_fit_needs_two_sizes_and_skips_empty_points() -> None:
 # ---------------------------------------------------------------- the plan
 
 
-def test_every_issue_approach_has_a_row_and_vertical_is_external() -> None:
+def test_every_issue_approach_has_a_row() -> None:
     keys = [a.key for a in APPROACHES]
     assert keys == [
         "plain",
@@ -82,23 +88,25 @@ def test_every_issue_approach_has_a_row_and_vertical_is_external() -> None:
     ]
     vertical = by_key(("vertical_mpc",))[0]
     assert vertical.partition == "vertical"
-    assert isinstance(vertical.source, ExternalResults)
+    assert isinstance(vertical.source, FlowerRun)
+    assert not vertical.source.drops  # no site outside the holders to lose
     with pytest.raises(ValueError, match="fhe"):
         by_key(("plain", "fhe"))
 
 
 def test_a_simulation_holds_at_most_one_secure_aggregation_run() -> None:
     runs = simulation.approach_runs(BASE, list(APPROACHES), drop=1, num_clients=10)
-    assert len(runs) == 8  # every Flower-measured approach, not the vertical one
+    assert [k for k, _, _ in runs] == [a.key for a in APPROACHES]
     groups = simulation.groups([(k, cfg) for k, _, cfg in runs])
     assert sorted(k for g in groups for k, _ in g) == sorted(k for k, _, _ in runs)
     for g in groups:
         assert sum(cfg.secagg.enabled for _, cfg in g) <= 1
     # everything without secure aggregation rides in the first simulation
-    assert {k for k, _ in groups[0]} >= {"plain", "local_dp", "central_dp", "mpc"}
+    first = {k for k, _ in groups[0]}
+    assert first >= {"plain", "local_dp", "central_dp", "mpc", "vertical_mpc"}
     assert len(groups) == 3
     for key, _, cfg in runs:  # the highest partition drops at its mode's stage
-        assert list(cfg.faults.drops()) == [9], key
+        assert list(cfg.faults.drops()) == ([] if key == "vertical_mpc" else [9]), key
 
 
 def test_sites_of_a_shared_simulation_agree_to_every_run() -> None:
@@ -226,10 +234,9 @@ def _approach_row(key: str, accuracy: float, eps: float | None) -> dict[str, Any
 
 def synthetic_results() -> dict[str, Any]:
     """Results as a run would write them, with known power laws."""
-    flower = [a for a in APPROACHES if a.partition == "horizontal"]
     approaches = {
         a.key: _approach_row(a.key, 0.97, 8.4 if "dp" in a.key else None)
-        for a in flower
+        for a in APPROACHES
     }
     approaches["secagg_active"] = {"name": "secagg_active", "error": "AbortError: x"}
     sizes = [5, 20, 50, 200]
@@ -316,12 +323,7 @@ def synthetic_results() -> dict[str, Any]:
         "protocol_d": [],
         "dropouts": dropouts,
         "expansion": expansion,
-        "external": {
-            "vertical_mpc": {
-                "missing": True,
-                "command": "python -m experiments.vertical",
-            }
-        },
+        "external": {},
         "meta": {
             "num_clients": 10,
             "num_rounds": 3,
@@ -341,9 +343,11 @@ def test_the_page_has_a_row_per_approach_and_every_section() -> None:
     costs = page.split("## What each approach costs")[1].split("## ")[0]
     for a in APPROACHES:
         assert guarantees.count(f"| {a.title} | {a.partition} |") == 1, a.title
-        assert costs.count(f"| {a.title} |") == 1, a.title
-    assert "not measured: run `python -m experiments.vertical" in page
+        mark = "¹" if a.note else ""  # a footnote to the measured row
+        assert costs.count(f"| {a.title}{mark} |") == 1, a.title
     assert "error: AbortError: x" in page  # a failed run says so
+    assert "| MPC training, vertically partitioned¹ | 0.9700 |" in costs
+    assert "\n¹ one Flower round is the whole training" in costs
     # fitted exponents: linear protocol bytes, constant MPC, the sim's 0.3
     assert "n^1.00 (5–200)" in page
     assert "n^0.30 (5–200)" in page
@@ -396,10 +400,25 @@ def test_figures_are_written_for_synthetic_results(tmp_path: Path) -> None:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_external_results_fill_the_vertical_row(tmp_path: Path) -> None:
-    source = by_key(("vertical_mpc",))[0].source
-    assert isinstance(source, ExternalResults)
-    assert read_external(source, tmp_path)["missing"]
+def test_external_results_fill_a_row_or_say_how_to(tmp_path: Path) -> None:
+    source = ExternalResults(
+        path="out/vertical.jsonl",
+        command="python -m experiments.vertical > out/vertical.jsonl",
+        fields={
+            "accuracy": "accuracy_mpc",
+            "seconds_total": "seconds_end_to_end",
+            "parties_bytes": "bytes_between_parties",
+        },
+        match={"case": "breast_cancer"},
+    )
+    entry = Approach(
+        "vertical_tls", "vertical, 3 processes over mTLS", "vertical", "-", "-", "-",
+        "vertical", source,
+    )  # fmt: skip
+    missing = read_external(source, tmp_path)
+    assert missing["missing"]
+    text = costs_table([entry], {"external": {"vertical_tls": missing}}, 10)
+    assert "not measured: run `python -m experiments.vertical > out/" in text
     path = tmp_path / source.path
     path.parent.mkdir(parents=True)
     rows = [
@@ -416,14 +435,11 @@ def test_external_results_fill_the_vertical_row(tmp_path: Path) -> None:
     found = read_external(source, tmp_path)
     assert found["accuracy"] == 0.9823
     assert found["seconds_total"] == 13.7
-    results = synthetic_results()
-    results["external"] = {"vertical_mpc": found}
-    page = render(results)
-    rows = [ln for ln in page.splitlines() if ln.startswith("| MPC training, v")]
-    line = rows[-1]  # the measured table (the first is the guarantees')
-    assert "0.9823" in line
+    text = costs_table([entry], {"external": {"vertical_tls": found}}, 10)
+    line = text.strip().splitlines()[-1]
+    assert line.startswith("| vertical, 3 processes over mTLS | 0.9823 |")
     assert "13.7 end to end" in line
-    assert "not measured" not in page
+    assert "not measured" not in text
 
 
 # ---------------------------------------------------------------- progress
@@ -485,19 +501,23 @@ def test_a_tiny_comparison_end_to_end(tmp_path: Path) -> None:
     results = json.loads((out / "comparison" / "results.json").read_text())
     assert "errors" not in results
     rows = results["approaches"]
-    assert set(rows) == {"plain", "secagg_semi_honest", "mpc"}
+    assert set(rows) == {"plain", "secagg_semi_honest", "mpc", "vertical_mpc"}
     for key, row in rows.items():
-        assert row["completed_rounds"] == 2, key
-        assert row["dropped"] == 1
-        assert row["accuracy"] >= 0.9
+        assert row["accuracy"] >= 0.9, key
         assert row["time_to_target"] is not None  # 0.5 is reached at once
+        if key != "vertical_mpc":
+            assert row["completed_rounds"] == 2, key
+            assert row["dropped"] == 1
     assert rows["secagg_semi_honest"]["drop_stage"] == "masked_input"
+    # vertical: one Flower round is the whole training, nobody drops
+    assert rows["vertical_mpc"]["completed_rounds"] == 1
+    assert rows["vertical_mpc"]["dropped"] == 0
     families = {r["family"] for r in results["n_sweep"]}
     assert families == {"plain", "secagg_semi_honest", "mpc"}
     assert all("error" not in r for r in results["n_sweep"])
-    assert results["external"]["vertical_mpc"]["missing"]
     page = (out / "comparison.md").read_text()
     assert "| MPC clip-and-sum |" in page
+    assert "| MPC training, vertically partitioned¹ |" in page
     assert "**1.71×**" in page
     for name in ("bytes_vs_n", "latency_vs_n", "dropouts", "accuracy_vs_time"):
         assert (out / "comparison" / f"{name}.png").is_file()

@@ -220,7 +220,7 @@ def plot(rows: Sequence[Mapping[str, Any]], out: Path) -> list[Path]:
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
             law = power_law(xs, ys) if fit else None
             if law is not None:
-                label = f"{label} (n^{law.exponent:.2f})"
+                label = f"{label} (n^{round(law.exponent, 2) + 0.0:.2f})"
             ax.plot(xs, ys, "o-", ms=4, label=label)
         if loglog:
             ax.set(xscale="log", yscale="log")

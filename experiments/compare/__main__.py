@@ -117,6 +117,7 @@ def main(cfg: DictConfig) -> None:
         page = write_report(results, settings)
         print(f"compare: {page} rebuilt from {results_path}")
         return
+    measured_at = commit()  # before this run rewrites its config.yaml
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     base = run_config_from_hydra(cfg).to_mapping()
@@ -128,7 +129,7 @@ def main(cfg: DictConfig) -> None:
     results["meta"] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m experiments.compare", *sys.argv[1:]]),
-        "commit": commit(),
+        "commit": measured_at,
         "seed": int(cfg.seed),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -153,7 +154,7 @@ def main(cfg: DictConfig) -> None:
     log = Path(HydraConfig.get().runtime.output_dir) / "compare.log"
     print(
         f"compare: {len(steps)} steps, ~{sum(s.expected for s in steps) / 60:.0f} min "
-        f"on an idle 2-core machine; Flower's output goes to {log}",
+        f"on a quiet 2-core machine; Flower's output goes to {log}",
         flush=True,
     )
     with quiet(log) as terminal:

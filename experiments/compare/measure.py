@@ -3,8 +3,9 @@
 Each step fills one part of the results document and returns a short note
 for its progress line. The document is written after every step, so an
 interrupted run keeps what it measured (``compare.replot=true`` renders it).
-Expected seconds per step (for the ETA) are rough figures for an idle
-2-core machine; the ETA rescales them by the pace of the finished steps.
+Expected seconds per step (for the ETA) are the step times of a run on the
+2-core machine at load 2–4 (3 Dec 2026); the ETA rescales them by the pace
+of the finished steps.
 """
 
 from __future__ import annotations
@@ -63,14 +64,16 @@ def plan(
     if "n_sweep" in s.parts:
         for n in s.n_sizes:
             steps.append(
-                Step(f"simulation n={n}", 25 + 0.5 * n, _n_point(s, base, n, resources))
+                Step(
+                    f"simulation n={n}", 18 + 0.13 * n, _n_point(s, base, n, resources)
+                )
             )
     if "d_sweep" in s.parts:
         for d in s.d_dims:
             steps.append(
                 Step(
                     f"plain vs secagg d={d:,}",
-                    20 + s.d_rounds * 2 * (0.1 + 0.5 * d / 1e6),
+                    8 + s.d_rounds * 2 * (0.05 + 0.1 * d / 1e6),
                     _d_point(s, d),
                 )
             )
@@ -81,7 +84,7 @@ def plan(
             Step("dropouts, protocol only", _dropout_cost(s), _dropouts(s, seed))
         )
     if "expansion" in s.parts:
-        steps.append(Step("Bonawitz et al.'s expansion", 3, _expansion))
+        steps.append(Step("Bonawitz et al.'s expansion", 1, _expansion))
     external = any(isinstance(a.source, ExternalResults) for a in by_key(s.approaches))
     if "external" in s.parts and external:
         steps.append(Step("external results", 0.1, _external(s)))
@@ -99,8 +102,8 @@ def _approach_steps(
     for group in simulation.groups([(k, cfg) for k, _, cfg in runs]):
         keys = [k for k, _ in group]
         chosen = [r for r in runs if r[0] in keys]
-        expected = 25 + sum(
-            cfg.num_rounds * (3.0 if cfg.dp.mode == "local_opacus" else 0.6)
+        expected = 12 + sum(
+            cfg.num_rounds * (1.5 if cfg.dp.mode == "local_opacus" else 0.2)
             for _, _, cfg in chosen
         )
 
@@ -145,9 +148,9 @@ def _d_point(s: CompareSettings, d: int) -> Callable[[Results], str]:
 
 def _protocol_steps(s: CompareSettings, seed: int) -> list[Step]:
     cases: list[tuple[str, str, tuple[int, ...], float]] = [
-        ("semi_honest", "complete", s.complete_sizes, 7e-4),
-        ("semi_honest", "sparse", s.sparse_sizes, 3e-5),
-        ("active", "auto", s.active_sizes, 1e-3),
+        ("semi_honest", "complete", s.complete_sizes, 2e-4),
+        ("semi_honest", "sparse", s.sparse_sizes, 1.1e-5),
+        ("active", "auto", s.active_sizes, 1.4e-4),
     ]
     steps = []
     for variant, graph, sizes, c in cases:
@@ -176,7 +179,7 @@ def _protocol_steps(s: CompareSettings, seed: int) -> list[Step]:
         return f"n={last['clients']}: parties {last['parties_seconds']:.2f} s"
 
     steps.append(
-        Step(f"mpc, n up to {max(s.mpc_sizes)}", 1 + 0.005 * sum(s.mpc_sizes), mpc)
+        Step(f"mpc, n up to {max(s.mpc_sizes)}", 1 + 0.001 * sum(s.mpc_sizes), mpc)
     )
 
     def by_d(results: Results) -> str:
@@ -188,13 +191,13 @@ def _protocol_steps(s: CompareSettings, seed: int) -> list[Step]:
         return f"d up to {max(s.protocol_dims):,}"
 
     steps.append(
-        Step("secagg and mpc against d", 2 + 4e-6 * sum(s.protocol_dims), by_d)
+        Step("secagg and mpc against d", 1 + 2.5e-6 * sum(s.protocol_dims), by_d)
     )
     return steps
 
 
 def _dropout_cost(s: CompareSettings) -> float:
-    return 0.02 * s.dropout_clients * s.dropout_rounds * len(s.dropout_rates) * 9
+    return 0.0045 * s.dropout_clients * s.dropout_rounds * len(s.dropout_rates) * 9
 
 
 def _dropouts(s: CompareSettings, seed: int) -> Callable[[Results], str]:

@@ -28,7 +28,7 @@ def _pyplot() -> Any:
 
 def _label(name: str, ns: Sequence[float], ys: Sequence[float]) -> str:
     fit = power_law(ns, ys)
-    return f"{name} (n^{fit.exponent:.2f})" if fit else name
+    return f"{name} (n^{round(fit.exponent, 2) + 0.0:.2f})" if fit else name
 
 
 def _series_points(

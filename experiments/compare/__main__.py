@@ -2,7 +2,8 @@
 
     python -m experiments.compare
     python -m experiments.compare compare.replot=true
-    python -m experiments.compare 'compare.parts=[approaches,expansion]' num_rounds=3
+    python -m experiments.compare compare.out_dir=outputs/try \
+        'compare.parts=[approaches,expansion]' num_rounds=3
 
 Writes ``<compare.out_dir>/comparison.md`` (``docs/`` by default), its
 figures and, beside them in ``comparison/``, ``config.yaml`` (the resolved

@@ -7,8 +7,8 @@
 
 Writes ``<compare.out_dir>/comparison.md`` (``docs/`` by default), its
 figures and, beside them in ``comparison/``, ``config.yaml`` (the resolved
-config of this run: ``python -m experiments.compare --config-dir
-docs/comparison --config-name config`` measures again with it) and
+config of this run: ``python -m experiments.compare --config-path
+$PWD/docs/comparison --config-name config`` measures again with it) and
 ``results.json`` (every measured value, the machine, the load, the commit).
 Flower's and Ray's output goes to ``compare.log`` in the Hydra run folder;
 the terminal shows one progress line per step.

@@ -535,7 +535,9 @@ def _header(meta: Mapping[str, Any]) -> str:
         f"{meta.get('cores', '?')} cores ({load}; the machine is shared, so "
         "absolute times vary run to run, ratios within one simulation less). "
         f"Seed {meta.get('seed', '?')}; the full config is "
-        "[comparison/config.yaml](comparison/config.yaml), every measured value "
+        "[comparison/config.yaml](comparison/config.yaml) (measure again with it: "
+        "`python -m experiments.compare --config-path $PWD/docs/comparison "
+        "--config-name config`), every measured value "
         "[comparison/results.json](comparison/results.json).\n"
     )
 

@@ -2,12 +2,12 @@
 
 Subcommands (``fedsec <command> --help`` for each)::
 
-    fedsec provision federation.yaml --dir kits/   # coordinator kit + one kit per site
-    fedsec register --dir kits/                    # coordinator: register the sites' keys
-    fedsec status --dir kits/                      # SuperLink up? nodes? last run?
-    fedsec rotate-keys --dir kits/ hospital-a      # new auth and/or signing key
-    fedsec revoke --dir kits/ hospital-a           # a site leaves for good
-    fedsec check-data /site/data.csv               # a site's data file, before joining
+    fedsec provision federation.yaml --dir kits/  # coordinator kit + a kit per site
+    fedsec register --dir kits/                   # register the sites' keys
+    fedsec status --dir kits/                     # SuperLink up? nodes? last run?
+    fedsec rotate-keys --dir kits/ hospital-a     # new auth and/or signing key
+    fedsec revoke --dir kits/ hospital-a          # a site leaves for good
+    fedsec check-data /site/data.csv              # a site's data file, before joining
 
 Errors are one line on stderr (``fedsec: error: ...``) with exit code 2;
 no secret is ever printed. See docs/deployment.md for the runbook.
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force",
         action="store_true",
-        help="replace existing kits (every site gets new keys and must be re-registered)",
+        help="replace existing kits (every site gets new keys, to register again)",
     )
     p.set_defaults(handler=_provision)
 
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "status",
-        help="is the SuperLink reachable, which nodes are online, the last run's rounds",
+        help="is the SuperLink reachable, which nodes are online, the last run",
         description="Check the SuperLink (a TLS handshake trusting only the "
         "federation's CA), list its nodes (`flwr supernode list`) and show the "
         "last run with its round lines (`flwr ls`, `flwr log`). Exit code 1 if "

@@ -43,6 +43,7 @@ sites that train with local DP-SGD report their ε and the largest is logged.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -96,9 +97,12 @@ class MPCBackend:
         up = down = 0
         start, like = global_vector(messages)
         config: ConfigRecord = messages[0].content["config"]
+        timing: dict[str, float] = {}
         if not self.parties:
+            clock = time.perf_counter()
             down_h, up_h = self._hello(grid, config, timeout)
             up, down = up + up_h, down + down_h
+            timing["seconds_hello"] = time.perf_counter() - clock
         session = new_session()
         requests = []
         for m in messages:
@@ -122,6 +126,7 @@ class MPCBackend:
         packages: dict[int, list[bytes]] = {}
         origins: dict[int, tuple[str, list[bytes]]] = {}
         shared: list[Message] = []
+        clock = time.perf_counter()
         for reply in send_and_collect(grid, requests, timeout=timeout):
             node = reply.metadata.src_node_id
             if reply.has_error():
@@ -134,17 +139,23 @@ class MPCBackend:
                 packages[node] = pkgs
                 origins[node] = share_origin(record)
                 shared.append(reply)
+        timing["seconds_share"] = time.perf_counter() - clock
         metrics = {
             "shared": float(len(packages)),
             "failures": float(len(messages) - len(packages)),
+            "round_trips": float(len(timing)),
+            **timing,
         }
         if not packages:
             return RoundOutcome([], up, down, metrics)
+        clock = time.perf_counter()
         outputs, mpc_metrics, down_c, up_c = self._compute(
             grid, session, packages, origins, config, int(start.size), timeout
         )
         up, down = up + up_c, down + down_c
         metrics.update(mpc_metrics)
+        metrics["round_trips"] += 1.0
+        metrics["seconds_compute"] = time.perf_counter() - clock
         if outputs is None:
             return RoundOutcome([], up, down, {**metrics, "aborted": 1.0})
         result = combine_outputs(outputs, self.terms.encoder)

@@ -110,7 +110,9 @@ def supernode_script(site: SiteSpec, coordinator: CoordinatorSpec) -> str:
             else ""
         )
     )
-    head += 'export FLWR_HOME="${FLWR_HOME:-$PWD/flwr-home}"\n'
+    head += (
+        'export FLWR_HOME="$PWD/flwr-home"  # Flower\'s own state stays in the kit\n'
+    )
     return head + _command(
         "flower-supernode",
         [

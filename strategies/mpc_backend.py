@@ -52,7 +52,7 @@ from flwr.serverapp import Grid
 from fedsec.config import DPSettings, MPCSettings
 from fedsec.dp.accounting import epsilon
 from fedsec.errors import ConfigError, FedsecError
-from fedsec.flower.exchange import send_and_collect
+from fedsec.flower.exchange import reply_node, send_and_collect
 from fedsec.flower.mpc import (
     COMPUTE,
     HELLO,
@@ -128,7 +128,7 @@ class MPCBackend:
         shared: list[Message] = []
         clock = time.perf_counter()
         for reply in send_and_collect(grid, requests, timeout=timeout):
-            node = reply.metadata.src_node_id
+            node = reply_node(reply, requests)
             if reply.has_error():
                 log.info("mpc share: node %d left out: %s", node, reply.error.reason)
                 continue

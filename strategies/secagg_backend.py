@@ -43,7 +43,7 @@ from fedsec.config import DPSettings, SecAggSettings
 from fedsec.dp.accounting import epsilon_of_steps
 from fedsec.dp.distributed import DistributedDPParams, decode
 from fedsec.errors import AbortError, FedsecError
-from fedsec.flower.exchange import send_and_collect
+from fedsec.flower.exchange import reply_node, send_and_collect
 from fedsec.flower.records import content_bytes
 from fedsec.flower.secagg import (
     DP_RECORD,
@@ -280,7 +280,7 @@ class SecAggBackend:
         def accept(reply: Message) -> None:
             # runs as each reply arrives: a masked input joins the running sum
             # while the other sites are still computing or uploading
-            node = reply.metadata.src_node_id
+            node = reply_node(reply, out)
             if reply.has_error():
                 log.info(
                     "secagg %s: node %d dropped: %s",

@@ -139,9 +139,7 @@ def make_throwaway_pki(
     out = []
     for name in names:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _issue(
-            name, key, ca_cert.subject, ca_key, ca=False, valid_for=valid_for
-        )
+        cert = _issue(name, key, ca_cert.subject, ca_key, ca=False, valid_for=valid_for)
         cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key_file, key)

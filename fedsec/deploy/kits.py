@@ -114,8 +114,8 @@ def provision(
     if previous is not None and new_sites:
         report.notes.append(
             f"the site registry changed: give {layout.public.registry} to every "
-            "other site (as secagg-keys/registry.json in its kit) and run the new "
-            "register lines of coordinator/register-sites.sh"
+            "other site (as secagg-keys/registry.json in its kit) and register "
+            "the new sites (fedsec register)"
         )
     return report
 

@@ -86,13 +86,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    machine = {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]}
     with local_deployment(args.workdir, args.sites) as deployment:
         for mode in modes:
             config = (
                 f"num-server-rounds={args.rounds} secagg-rounds-per-key-set="
                 f"{args.rounds} {MODE_CONFIGS[mode]}"
             )
+            machine = {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]}
             started = time.perf_counter()
             proc = deployment.run(config, timeout=3600, echo=True)
             wall = time.perf_counter() - started

@@ -19,8 +19,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fedsec.errors import FedsecError
+
+if TYPE_CHECKING:
+    from fedsec.deploy.rotation import Change
 
 DEFAULT_DIR = Path("federation")
 Handler = Callable[[argparse.Namespace], int]
@@ -103,10 +107,7 @@ def _revoke(args: argparse.Namespace) -> int:
     return _report_change(args, revoke(Layout(args.dir), args.site))
 
 
-def _report_change(args: argparse.Namespace, change: object) -> int:
-    from fedsec.deploy.rotation import Change
-
-    assert isinstance(change, Change)
+def _report_change(args: argparse.Namespace, change: Change) -> int:
     if args.apply:
         from fedsec_cli.registration import apply_change
 

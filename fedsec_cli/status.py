@@ -96,21 +96,21 @@ def collect(out: Path, *, log_timeout: float = 30.0) -> Status:
         return status
     names = {node: site for site, node in load_nodes(conn.layout.coordinator).items()}
     try:
-        listed = conn.json("supernode", "list", conn.name).get("nodes", [])
+        listed = _records(conn.json("supernode", "list", conn.name), "nodes")
         status.nodes = [
             {
                 "node-id": str(n.get("node-id")),
                 "status": str(n.get("status")),
-                "site": names.get(int(n.get("node-id", 0)), ""),
+                "site": names.get(_int(n.get("node-id")), ""),
             }
-            for n in listed  # type: ignore[union-attr]
+            for n in listed
         ]
     except ConfigError as exc:
         status.nodes_error = exc.reason
     try:
-        runs = conn.json("ls", conn.name).get("runs", [])
+        runs = _records(conn.json("ls", conn.name), "runs")
         if runs:
-            status.run = max(runs, key=lambda r: str(r.get("pending-at", "")))  # type: ignore[union-attr,arg-type]
+            status.run = max(runs, key=lambda r: str(r.get("pending-at", "")))
             proc = conn.run(
                 "log",
                 str(status.run["run-id"]),
@@ -122,3 +122,18 @@ def collect(out: Path, *, log_timeout: float = 30.0) -> Status:
     except ConfigError as exc:
         status.runs_error = exc.reason
     return status
+
+
+def _records(answer: dict[str, object], key: str) -> list[dict[str, Any]]:
+    """The list of objects under ``key`` of a flwr JSON answer."""
+    items = answer.get(key, [])
+    if not isinstance(items, list):
+        raise ConfigError(f"flwr answered without a list of {key}")
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return -1

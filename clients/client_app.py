@@ -1,8 +1,10 @@
 """The fedsec ClientApp: Message-API handlers, one per message type.
 
 ``train`` and ``evaluate`` serve plain federated learning (and central DP);
-secure aggregation (``query.secagg_*``) and MPC (``query.mpc_*``) register
-their handlers on the same app, so one ClientApp serves every mode.
+secure aggregation (``query.secagg_*``), MPC (``query.mpc_*``), the
+federation's statistics (``query.analytics_*``) and vertical training
+(``query.vertical_*``) register their handlers on the same app, so one
+ClientApp serves every mode.
 
 ``train`` sends the site's model in the clear, so the site first checks its
 own policy (node config, never the request): it must take part in ``plain``
@@ -23,7 +25,12 @@ import math
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients import mpc_handlers, secagg_handlers
+from clients import (
+    analytics_handlers,
+    mpc_handlers,
+    secagg_handlers,
+    vertical_handlers,
+)
 from clients.errors import one_line_errors
 from clients.faults import maybe_drop
 from clients.site_config import site_policy
@@ -70,12 +77,12 @@ def train(msg: Message, context: Context) -> Message:
 @one_line_errors
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the site's validation rows."""
-    from clients.site_data import load_site
+    from clients.site_data import request_site
     from clients.training import build_site_model
     from fedsec.models import evaluate, set_weights
 
     settings = _settings(msg)
-    site = load_site(context.node_config, settings.data)
+    site = request_site(msg.content["config"], context, settings)
     model = build_site_model(settings, site)
     arrays: ArrayRecord = msg.content["arrays"]
     set_weights(model, record_to_weights(arrays))
@@ -88,3 +95,5 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
 
 secagg_handlers.register(app)
 mpc_handlers.register(app)
+analytics_handlers.register(app)
+vertical_handlers.register(app)

@@ -19,7 +19,7 @@ from flwr.app import ConfigRecord, Context
 
 from clients.faults import maybe_poison
 from clients.site_config import site_policy
-from clients.site_data import load_site
+from clients.site_data import request_site
 from clients.training import train_locally
 from fedsec.config import ClientSettings
 from fedsec.flower.records import Weights
@@ -49,7 +49,7 @@ def local_update(
         With local DP-SGD, if the noise multiplier in use is below the site's
         ``policy-min-noise-multiplier``.
     """
-    site = load_site(context.node_config, settings.data)
+    site = request_site(config, context, settings)
     server_round = int(config.get("server-round", 0))
     metrics: dict[str, float] = {}
     if settings.dp.mode == "local_opacus":

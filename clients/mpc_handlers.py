@@ -92,7 +92,7 @@ def hello(msg: Message, context: Context) -> Message:
     index = party_index(node)
     content: dict[str, Any] = {"party": index}
     if index != NOT_A_PARTY:
-        SitePolicy.from_node_config(node).require_mode(MODE)
+        SitePolicy.from_node_config(node).require_mode(_hello_mode(msg))
         tls_dir = TrustAnchors.from_node_config(node).require_party_tls_dir()
         saved = context.state.get(STATE_KEY)
         if isinstance(saved, ConfigRecord):
@@ -119,6 +119,15 @@ def hello(msg: Message, context: Context) -> Message:
     return Message(
         content=RecordDict({MPC_RECORD: ConfigRecord(content)}), reply_to=msg
     )
+
+
+def _hello_mode(msg: Message) -> str:
+    """The policy mode a hello asks for: ``vertical`` or clip-and-sum's ``mpc``."""
+    if "config" in msg.content:
+        settings = ClientSettings.from_mapping(dict(msg.content["config"]))
+        if settings.vertical.enabled:
+            return "vertical"
+    return MODE
 
 
 @one_line_errors

@@ -58,6 +58,9 @@ from fedsec.secagg.stages import Stage
 STATE_KEY = "fedsec.secagg"
 # distributed DP: the noise parameters of the round being unmasked
 DDP_STATE_KEY = "fedsec.secagg.ddp"
+# statistics (clients.analytics_handlers): the round's noise, to check the
+# survivors before unmasking
+STATS_STATE_KEY = "fedsec.secagg.statistics"
 
 Handler = Callable[[Message, Context], Message]
 
@@ -95,21 +98,23 @@ def _load(
     )
 
 
-def _reply(
+def reply(
     msg: Message,
     context: Context,
     client: SecAggClient,
     out: ClientMessage,
     **extra: Any,
 ) -> Message:
+    """Store the client's state, reply with its protocol message (and ``extra``)."""
     context.state[STATE_KEY] = ConfigRecord({"client": client.to_bytes()})
     content = RecordDict({PROTOCOL_RECORD: ConfigRecord(out.to_record()), **extra})
     return Message(content=content, reply_to=msg)
 
 
-def _prepare(
+def prepare(
     msg: Message, context: Context, stage: Stage
 ) -> tuple[ClientSettings, SecAggClient, dict[str, Any], SitePolicy]:
+    """Settings, the site's protocol client, the request's record, the policy."""
     settings = ClientSettings.from_mapping(dict(msg.content["config"]))
     maybe_drop(context.node_config, settings.faults, stage.value)
     policy = site_policy(context)
@@ -122,24 +127,24 @@ def _prepare(
 @one_line_errors
 def advertise_keys(msg: Message, context: Context) -> Message:
     """Stage 0: fresh key pairs for a new key set (and this site's name)."""
-    _, client, record, _ = _prepare(msg, context, Stage.ADVERTISE_KEYS)
+    _, client, record, _ = prepare(msg, context, Stage.ADVERTISE_KEYS)
     out = client.advertise_keys(AdvertiseKeysRequest.from_record(record))
     name = ConfigRecord({"name": trust_anchors(context).site_name})
-    return _reply(msg, context, client, out, **{SITE_RECORD: name})
+    return reply(msg, context, client, out, **{SITE_RECORD: name})
 
 
 @one_line_errors
 def seed_reveal(msg: Message, context: Context) -> Message:
     """Stage 0b (sparse graph): reveal the nonce the graph seed is built from."""
-    _, client, record, _ = _prepare(msg, context, Stage.SEED_REVEAL)
+    _, client, record, _ = prepare(msg, context, Stage.SEED_REVEAL)
     out = client.seed_reveal(SeedRevealRequest.from_record(record))
-    return _reply(msg, context, client, out)
+    return reply(msg, context, client, out)
 
 
 @one_line_errors
 def share_keys(msg: Message, context: Context) -> Message:
     """Stage 1: Shamir shares of the seeds and mask keys, encrypted per peer."""
-    settings, client, record, _ = _prepare(msg, context, Stage.SHARE_KEYS)
+    settings, client, record, _ = prepare(msg, context, Stage.SHARE_KEYS)
     if settings.secagg.mode == "active":
         sites = msg.content[SITES_RECORD]
         mapping = dict(zip(sites["nodes"], sites["names"], strict=True))
@@ -153,7 +158,7 @@ def share_keys(msg: Message, context: Context) -> Message:
         client.s.node_id,
         client.s.signing_key,
     )
-    return _reply(msg, context, client, out)
+    return reply(msg, context, client, out)
 
 
 def train_update(msg: Message, context: Context, settings: ClientSettings) -> Update:
@@ -219,6 +224,28 @@ def _check_survivor_noise(
     policy.require_dp_noise(_honest_noise(params, len(request.survivors), policy))
 
 
+def _check_statistics_release(
+    request: UnmaskRequest, context: Context, policy: SitePolicy
+) -> None:
+    """Statistics: refuse to unmask a sum over too few sites or with too little noise.
+
+    ``policy-min-sites`` bounds the sites in a released statistic (the
+    survivors whose inputs the sum holds); with distributed DP the noise the
+    survivors not colluding with the server carry must reach the site's
+    ``policy-min-noise-multiplier``.
+    """
+    from fedsec.analytics.noise import StatsNoise
+
+    saved = context.state.get(STATS_STATE_KEY)
+    if not isinstance(saved, ConfigRecord):
+        return  # this site's input of the round was not a statistics vector
+    policy.require_sites(len(request.survivors), "sites in the released statistics")
+    noise = StatsNoise.from_config(dict(saved))
+    if noise.enabled:
+        honest = len(request.survivors) - policy.colluders
+        policy.require_dp_noise(noise.effective(honest))
+
+
 def _honest_noise(params: Any, summed: int, policy: SitePolicy) -> float:
     """The noise multiplier of a sum of ``summed`` inputs, colluders' noise aside.
 
@@ -238,10 +265,11 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
     @one_line_errors
     def masked_input(msg: Message, context: Context) -> Message:
         """Stage 2: compute the update, upload it quantised under its masks."""
-        settings, client, record, policy = _prepare(msg, context, Stage.MASKED_INPUT)
+        settings, client, record, policy = prepare(msg, context, Stage.MASKED_INPUT)
         request = MaskedInputRequest.from_record(record)
         update = update_fn(msg, context, settings)
         context.state.pop(DDP_STATE_KEY, None)
+        context.state.pop(STATS_STATE_KEY, None)
         if DP_RECORD in msg.content:
             out = _masked_with_noise(client, request, update, msg, context, policy)
         elif settings.dp.mode == "distributed":
@@ -253,8 +281,8 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
         else:
             out = client.masked_input(request, update.delta, update.weight)
         if not isinstance(out, MaskedInput):  # a share complaint
-            return _reply(msg, context, client, out)
-        return _reply(
+            return reply(msg, context, client, out)
+        return reply(
             msg, context, client, out, metrics=MetricRecord(update.public_metrics)
         )
 
@@ -264,19 +292,20 @@ def make_masked_input(update_fn: UpdateFn) -> Handler:
 @one_line_errors
 def consistency_check(msg: Message, context: Context) -> Message:
     """Stage 3 (active variant): sign the survivor set the server announced."""
-    _, client, record, _ = _prepare(msg, context, Stage.CONSISTENCY_CHECK)
+    _, client, record, _ = prepare(msg, context, Stage.CONSISTENCY_CHECK)
     out = client.consistency_check(ConsistencyRequest.from_record(record))
-    return _reply(msg, context, client, out)
+    return reply(msg, context, client, out)
 
 
 @one_line_errors
 def unmask(msg: Message, context: Context) -> Message:
     """Stage 4: per peer, the self-mask share if it survived, else the key share."""
-    _, client, record, policy = _prepare(msg, context, Stage.UNMASK)
+    _, client, record, policy = prepare(msg, context, Stage.UNMASK)
     request = UnmaskRequest.from_record(record)
     _check_survivor_noise(request, context, policy)
+    _check_statistics_release(request, context, policy)
     out = client.unmask(request)
-    return _reply(msg, context, client, out)
+    return reply(msg, context, client, out)
 
 
 def register(app: ClientApp, update_fn: UpdateFn = train_update) -> None:

@@ -51,6 +51,7 @@ from fedsec.mpc.party import Party, SimulatedParties
 from fedsec.mpc.range_check import coordinate_bound
 from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.sessions import MemorySessionLog
+from fedsec.pki import write_secret
 
 CLIP = 1.0
 MAX_WEIGHT = 100
@@ -225,7 +226,7 @@ def run_tcp(
                         sig = origins[i][cid].signature
                         (work / f"party{i}" / f"{name}.sig").write_bytes(sig)
             secret = keys[i].secret.private_bytes_raw()
-            (work / f"party{i}" / "secret.key").write_bytes(secret)
+            write_secret(work / f"party{i}" / "secret.key", secret)  # 0600
         (work / "public.keys").write_bytes(b"".join(keys[0].public_keys))
         from fedsec.net import free_ports
 
@@ -369,8 +370,23 @@ def tcp_worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- MPyC
 
 
+MPYC_MISSING = (
+    "MPyC is not installed: pip install -e '.[mpyc]' (the optional extra; "
+    "needed only for --anchor mpyc)"
+)
+
+
+def mpyc_available() -> bool:
+    """Whether MPyC can be imported (the optional extra ``mpyc``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpyc") is not None
+
+
 def run_mpyc(n: int, d: int, repeats: int, frac_bits: int) -> dict[str, Any]:
     """The MPyC anchor: three MPyC party processes on 127.0.0.1."""
+    if not mpyc_available():
+        raise SystemExit(MPYC_MISSING)
     base = 20000 + (os.getpid() % 20000)
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
@@ -404,7 +420,12 @@ def run_mpyc(n: int, d: int, repeats: int, frac_bits: int) -> dict[str, Any]:
                 )
             )
         outs = [p.communicate(timeout=3600)[0] for p in procs]
-        rep = json.loads(outs[0].strip().splitlines()[-1])
+        lines = outs[0].strip().splitlines()
+        if not lines or any(p.returncode for p in procs):
+            raise SystemExit(
+                "the MPyC parties failed (run one with --role mpyc -M3 -I0)"
+            )
+        rep = json.loads(lines[-1])
         result = np.load(Path(tmp) / "mpyc_result.npy")
     x, w = make_data(n, d)
     err = float(np.max(np.abs(result - plaintext(x, w, FixedPoint(frac_bits)))))
@@ -499,6 +520,9 @@ def main(argv: list[str] | None = None) -> None:
         mpyc_worker(args)
         return
     cores = os.cpu_count()
+    if args.anchor == "mpyc" and not mpyc_available():
+        print(MPYC_MISSING, file=sys.stderr)
+        raise SystemExit(2)
     for n in args.clients:
         for d in args.dim:
             cfg = ClipSumConfig(

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from experiments.bench_fields import ring_fields
 from fedsec.secagg.config import GraphKind, SecAggConfig, Variant
 from fedsec.secagg.local import LocalFederation
 from fedsec.secagg.stages import Stage
@@ -107,7 +108,7 @@ def _protocol_case(
     updates = {u: rng.uniform(-0.9, 0.9, dim).astype(np.float32) for u in ids}
     weights = {u: int(rng.integers(1, args.max_weight + 1)) for u in ids}
     stage = Stage(args.dropout_stage)
-    walls, servers, clients, uploads, errors = [], [], [], [], []
+    walls, servers, clients, uploads, errors, avg_errors = [], [], [], [], [], []
     for rnd in range(args.rounds):
         dropped = set(rng.choice(ids, size=round(dropout * n), replace=False).tolist())
         before = {u: _round_bytes(fed, u) for u in ids}
@@ -123,6 +124,8 @@ def _protocol_case(
         for u in included:
             reference += weights[u] * updates[u].astype(np.float64)
         errors.append(float(np.abs(result.weighted_sum - reference).max()))
+        total = sum(weights[u] for u in included)
+        avg_errors.append(errors[-1] / total)
     return {
         "impl": "fedsec",
         "mode": "protocol-only",
@@ -132,7 +135,7 @@ def _protocol_case(
         "dropout_stage": stage.value,
         "graph": cfg.graph_for(n).value,
         "variant": variant,
-        "bits": args.bits,
+        **ring_fields(args.bits, 1.0, args.max_weight, n),
         "rounds": args.rounds,
         "seconds_per_round": statistics.median(walls),
         "client_seconds": statistics.median(clients),
@@ -142,7 +145,8 @@ def _protocol_case(
         "upload_bytes_per_client": statistics.median(uploads),
         "plaintext_float32_bytes": 4 * dim,
         "upload_ratio": statistics.median(uploads) / (4 * dim),
-        "max_abs_error": max(errors),
+        "max_abs_error_sum": max(errors),
+        "max_abs_error_average": max(avg_errors),
         "cores": os.cpu_count(),
     }
 

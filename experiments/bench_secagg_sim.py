@@ -23,7 +23,8 @@ small pseudo-random vector drawn from ``(seed, node id, round)`` and its weight
 a fixed example count drawn from ``(seed, node id)`` (benchmark data only:
 numpy's generator never touches a mask), so the server recomputes the exact
 plaintext weighted average and reports the largest deviation of each round's
-result from it (``max_abs_error``).
+result from it (``max_abs_error_average``, and ``max_abs_error_sum``: see
+:mod:`experiments.bench_fields`).
 
 Times: ``seconds_per_round`` is the median over the steady rounds (round 1,
 with Ray's start-up and fedsec's key set-up, is left out); ``server_seconds``
@@ -70,6 +71,8 @@ from flwr.app import (
 from flwr.clientapp import ClientApp
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
+
+from experiments.bench_fields import error_fields, ring_fields
 
 Vector = npt.NDArray[np.float32]
 
@@ -546,6 +549,7 @@ def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str
     is ``None`` (JSON ``null``).
     """
     nodes = sorted({node for _, node in trace.up})
+    total_weight = sum(client_weight(case.seed, node) for node in nodes)
     errors = [
         float(
             np.abs(
@@ -581,7 +585,14 @@ def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str
         ),
         "upload_bytes_per_client": statistics.median(upload) if upload else 0,
         "plaintext_float32_bytes": 4 * case.dim,
-        "max_abs_error": max(errors) if errors else None,
+        # the model moves by the average; the sum's error is the same times
+        # the (exact) total weight: both, named as such (experiments/bench_fields)
+        **(
+            error_fields(max(errors) * total_weight, total_weight)
+            if errors
+            else {"max_abs_error_sum": None, "max_abs_error_average": None}
+        ),
+        **(_ring(case) if impl == "fedsec" else {}),
         "rounds": case.rounds,
         "steady_rounds": len(steady),
         "first_round_seconds": trace.wall.get(1),
@@ -590,6 +601,12 @@ def _row(case: Case, impl: str, trace: _Trace, models: list[Vector]) -> dict[str
         # the machine may be shared: its 1-minute load when the case ended
         "load_average": round(os.getloadavg()[0], 2),
     }
+
+
+def _ring(case: Case) -> dict[str, float | int | str]:
+    """The ring fedsec used in this case, and the rule that picked it."""
+    secagg = _fedsec_settings(case).secagg
+    return ring_fields(secagg.bits, secagg.clip, secagg.max_weight, case.clients)
 
 
 def _stage_breakdown(

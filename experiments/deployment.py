@@ -108,6 +108,7 @@ class Deployment:
     kits: Path | None = None
     sites: list[str] = field(default_factory=list)
     site_procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    data_files: dict[str, Path] = field(default_factory=dict)
     last_run_id: int | None = None
 
     # ------------------------------------------------------------ flwr CLI
@@ -279,7 +280,7 @@ class Deployment:
 
     def data_file(self, name: str) -> Path:
         """The data file of site ``name``."""
-        return self.workdir / "data" / f"{name}.csv"
+        return self.data_files[name]
 
     @property
     def runs_dir(self) -> Path:
@@ -377,11 +378,14 @@ def local_deployment(
     insecure: bool = False,
     mpc_parties: bool | None = None,
     policy: dict[str, Any] | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes from kits; stop them all on exit.
 
     ``mpc_parties`` (default: three sites or more) makes sites 0-2 the MPC
     compute parties; ``policy`` adds site policy values for every site.
+    ``data_dir`` holds the sites' own files (``site<i>.csv``, e.g. from
+    :mod:`experiments.rehearsal`) instead of the embedded task's.
     ``insecure=True`` starts everything without kits over plain HTTP.
     """
     parties = num_sites >= 3 if mpc_parties is None else mpc_parties
@@ -401,11 +405,16 @@ def local_deployment(
     }
     port = free_port()
     address = f"127.0.0.1:{port}"
-    data = write_site_files(workdir / "data", num_sites)  # data/site<i>.csv
+    data = (
+        site_files_in(data_dir, num_sites)
+        if data_dir is not None
+        else write_site_files(workdir / "data", num_sites)  # data/site<i>.csv
+    )
     if insecure:
         deployment = _insecure(workdir, address, env, marker)
     else:
         deployment = _from_kits(workdir, port, env, marker, data, parties, policy)
+    deployment.data_files = {f"site{i}": path for i, path in enumerate(data)}
     try:
         if insecure:
             superlink = [
@@ -423,8 +432,8 @@ def local_deployment(
                 )
             )
             _wait_for_port(port)
-            for i in range(num_sites):
-                deployment.start_supernode(f"site{i}", deployment.data_file(f"site{i}"))
+            for i, path in enumerate(data):
+                deployment.start_supernode(f"site{i}", path)
         else:
             assert deployment.kits is not None
             script = deployment.kits / "coordinator" / "start-superlink.sh"
@@ -440,6 +449,25 @@ def local_deployment(
         for proc in reversed(deployment.processes):
             terminate(proc)
         stop_marked(marker)
+
+
+def site_files_in(folder: Path, num_sites: int) -> list[Path]:
+    """``site0.csv`` ... of ``folder`` (absolute), one per site."""
+    paths = [(folder / f"site{i}.csv").resolve() for i in range(num_sites)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {', '.join(missing)}")
+    return paths
+
+
+def data_dir_config(folder: Path, run_config: str) -> str:
+    """The run config with the folder's ``schema.yaml`` / ``test.csv`` named."""
+    extra = []
+    for key, name in (("task-schema", "schema.yaml"), ("test-path", "test.csv")):
+        path = (folder / name).resolve()
+        if path.is_file() and key not in run_config:
+            extra.append(f"{key}={json.dumps(str(path))}")
+    return " ".join([run_config, *extra]).strip()
 
 
 def _insecure(
@@ -543,21 +571,42 @@ def main() -> int:
         action="store_true",
         help="plain HTTP and no SuperNode authentication, no kits (to compare)",
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the sites' own files (site<i>.csv, schema.yaml, test.csv), "
+        "e.g. from `python -m experiments.rehearsal`",
+    )
+    parser.add_argument(
+        "--analytics-first",
+        action="store_true",
+        help="run mode='analytics' (statistics into <workdir>/analytics) first",
+    )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(modes) - set(ALL_MODES))
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}")
+    extra = "" if args.data_dir is None else data_dir_config(args.data_dir, "")
     started = time.perf_counter()
-    with local_deployment(args.workdir, args.sites, insecure=args.insecure) as dep:
+    with local_deployment(
+        args.workdir, args.sites, insecure=args.insecure, data_dir=args.data_dir
+    ) as dep:
+        results: dict[str, subprocess.CompletedProcess[str]] = {}
+        if args.analytics_first:
+            out = json.dumps(str((dep.workdir / "analytics").resolve()))
+            results["analytics"] = dep.run(
+                f"{extra} mode='analytics' analytics-out={out}".strip(), echo=True
+            )
         print(
             f"fedsec deployment: {len(dep.sites) or args.sites} sites up after "
             f"{time.perf_counter() - started:.1f} s"
         )
         if args.run_config:
-            results = {"run": dep.run(args.run_config, echo=True)}
+            config = f"{args.run_config} {extra}".strip()
+            results["run"] = dep.run(config, echo=True)
         else:
-            results = run_modes(dep, modes, args.rounds)
+            results.update(run_modes(dep, modes, args.rounds, extra))
     failed = [name for name, proc in results.items() if proc.returncode != 0]
     print(
         f"fedsec deployment: {len(results) - len(failed)}/{len(results)} runs "

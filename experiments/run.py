@@ -20,11 +20,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.simulate import SimulationResources, simulate
+from experiments.simulate import SimulationResources, simulate, simulate_analytics
 from fedsec.config import RunConfig
 from strategies.loop import History
 
-PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults")
+# groups whose keys map onto flat `<group>-<key>` run-config keys
+PRIVACY_GROUPS = ("secagg", "dp", "mpc", "faults", "analytics", "vertical")
 
 
 def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
@@ -32,12 +33,16 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
     strategy = cfg.strategy
     mapping: dict[str, Any] = {
         "num-server-rounds": cfg.num_rounds,
+        "mode": cfg.get("mode", "train"),
         "round-timeout": float(cfg.round_timeout),
         "seed": cfg.seed,
         "task": cfg.data.task,
         "partition": cfg.data.partition,
         "dirichlet-alpha": float(cfg.data.alpha),
         "test-fraction": float(cfg.data.test_fraction),
+        "task-schema": cfg.data.get("schema", ""),
+        "standardise": cfg.data.get("standardise", "site"),
+        "test-path": cfg.data.get("test_path", ""),
         "model": cfg.model.name,
         "hidden-dim": cfg.model.hidden_dim,
         "local-epochs": cfg.train.local_epochs,
@@ -57,6 +62,8 @@ def run_config_from_hydra(cfg: DictConfig) -> RunConfig:
             mapping[key] = float(strategy[name])
     # privacy groups: `secagg.rounds_per_key_set` -> `secagg-rounds-per-key-set`
     for group in PRIVACY_GROUPS:
+        if group not in cfg:  # a config without the group keeps its defaults
+            continue
         for name, value in cfg[group].items():
             mapping[f"{group}-{str(name).replace('_', '-')}"] = value
     return RunConfig.from_mapping(mapping)
@@ -87,6 +94,10 @@ def metrics_document(cfg: DictConfig, history: History) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float:
     """Run one configuration; return the final accuracy (for sweepers)."""
     run_config = run_config_from_hydra(cfg)
+    if run_config.mode == "analytics":
+        outcome = simulate_analytics(run_config, int(cfg.num_clients))
+        print(f"fedsec: statistics in {', '.join(map(str, outcome.paths.values()))}")
+        return float("nan")
     history = simulate(
         run_config,
         int(cfg.num_clients),

@@ -29,6 +29,7 @@ from typing import Any
 from fedsec.config import RunConfig
 from fedsec.errors import FedsecError
 from fedsec.policy import SitePolicy
+from strategies.analytics import AnalyticsOutcome
 from strategies.loop import History
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,8 @@ def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
 
 def run_mode(cfg: RunConfig) -> str:
     """The site-policy mode a run asks the sites to take part in."""
+    if cfg.vertical.enabled:
+        return "vertical"
     if cfg.mpc.enabled:
         return "mpc"
     if cfg.secagg.enabled:
@@ -79,8 +82,20 @@ def run_mode(cfg: RunConfig) -> str:
     return "plain"
 
 
+def site_modes(cfg: RunConfig) -> str:
+    """``policy-modes`` of the simulated sites: the run's mode, and ``semi_honest``
+    too when the statistics before training are summed securely."""
+    mode = run_mode(cfg)
+    if cfg.data.standardise == "global" and mode in ("plain", "mpc"):
+        return f"{mode},semi_honest"
+    return mode
+
+
 def site_node_configs(
-    cfg: RunConfig, num_clients: int, site_policy: Mapping[str, Any] | None = None
+    cfg: RunConfig,
+    num_clients: int,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """The node config of each simulated site, as its operator would set it.
 
@@ -92,6 +107,8 @@ def site_node_configs(
     (partitions 0-2) their TLS folder and every other site the parties' CA,
     and, when the run has a key folder (:func:`simulate` makes one), every
     site (parties included) the key folder: its signing key and the registry.
+    ``data_paths`` gives sites their own data file (node config ``data-path``)
+    instead of a partition of the schema's embedded data set.
     """
     configs: dict[int, dict[str, Any]] = {}
     # the operators agreed to this run: their bounds admit its clip and weight
@@ -106,13 +123,15 @@ def site_node_configs(
     for pid in range(num_clients):
         node: dict[str, Any] = {
             "secagg-site": f"site{pid}",
-            "policy-modes": run_mode(cfg),
+            "policy-modes": site_modes(cfg),
             **bounds,
         }
+        if data_paths and pid in data_paths:
+            node["data-path"] = str(Path(data_paths[pid]).resolve())
         if cfg.secagg.mode == "active":
             node["secagg-keys-dir"] = cfg.secagg.keys_dir
-        if cfg.mpc.enabled:
-            if cfg.secagg.keys_dir:
+        if cfg.mpc.enabled or cfg.vertical.enabled:
+            if cfg.mpc.enabled and cfg.secagg.keys_dir:
                 node["secagg-keys-dir"] = cfg.secagg.keys_dir
             if pid < 3:
                 node["mpc-tls-dir"] = cfg.mpc.tls_dir
@@ -147,7 +166,7 @@ def simulated_sites(configs: Mapping[int, Mapping[str, Any]]) -> Iterator[Path]:
 
 def _with_party_pki(cfg: RunConfig) -> RunConfig:
     """MPC: make sure the three parties have TLS identities (out of band)."""
-    if not cfg.mpc.enabled:
+    if not (cfg.mpc.enabled or cfg.vertical.enabled):
         return cfg
     from fedsec.mpc.tls import make_throwaway_pki
 
@@ -163,12 +182,43 @@ def simulate(
     num_clients: int,
     resources: SimulationResources | None = None,
     site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
 ) -> History:
     """Run one federation of ``num_clients`` simulated sites; return its history.
 
     ``site_policy`` (``policy-*`` node-config keys) is given to every
-    simulated site on top of the harness's defaults (:func:`site_node_configs`).
+    simulated site on top of the harness's defaults (:func:`site_node_configs`);
+    ``data_paths`` gives sites their own data files.
     """
+    result = _simulate(cfg, num_clients, resources, site_policy, data_paths)
+    if not isinstance(result, History):
+        raise FedsecError("simulate() runs training; use simulate_analytics()")
+    return result
+
+
+def simulate_analytics(
+    cfg: RunConfig,
+    num_clients: int,
+    resources: SimulationResources | None = None,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
+) -> AnalyticsOutcome:
+    """Run one statistics round (``mode='analytics'``) over simulated sites."""
+    result = _simulate(
+        replace(cfg, mode="analytics"), num_clients, resources, site_policy, data_paths
+    )
+    if not isinstance(result, AnalyticsOutcome):
+        raise FedsecError("the analytics simulation returned no statistics")
+    return result
+
+
+def _simulate(
+    cfg: RunConfig,
+    num_clients: int,
+    resources: SimulationResources | None,
+    site_policy: Mapping[str, Any] | None,
+    data_paths: Mapping[int, Path] | None,
+) -> History | AnalyticsOutcome:
     quiet_flower_env()
     from flwr.simulation import run_simulation
 
@@ -178,20 +228,19 @@ def simulate(
     resources = resources or SimulationResources()
     cfg = _with_site_keys(cfg, num_clients)
     cfg = _with_party_pki(cfg)
-    if cfg.mpc.enabled:
+    if cfg.mpc.enabled or cfg.vertical.enabled:
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
         resources = replace(
             resources, cpus=max(resources.cpus, 3 * resources.client_cpus)
         )
-    histories: list[History] = []
+    histories: list[History | AnalyticsOutcome] = []
     errors: list[BaseException] = []
 
-    def finish(history: History) -> None:
-        histories.append(history)
-
-    server_app = make_server_app(cfg, on_finish=finish, on_error=errors.append)
-    sites = site_node_configs(cfg, num_clients, site_policy)
+    server_app = make_server_app(
+        cfg, on_finish=histories.append, on_error=errors.append
+    )
+    sites = site_node_configs(cfg, num_clients, site_policy, data_paths)
     with simulated_sites(sites), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         run_simulation(

@@ -2,8 +2,9 @@
 
     python -m experiments.site_files --sites 3 --out sites/
 
-Each file holds the site's raw (unscaled) rows with a ``target`` column, as a
-hospital would export them; the SuperNode standardises them itself.
+Each file holds the site's raw (unscaled) rows with the columns the task's
+shipped schema names (``fedsec/data/schemas``) and a ``target`` column, as a
+hospital would export them; the SuperNode checks and scales them itself.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from fedsec.config import TASKS
-from fedsec.data import iid_partition, load_task
+from fedsec.data import iid_partition, shipped_schema
+from fedsec.data.embedded import embedded_frame
 
 
 def write_site_files(
@@ -26,14 +25,11 @@ def write_site_files(
     fmt: str = "csv",
 ) -> list[Path]:
     """Split ``task`` IID across ``num_sites`` files in ``out_dir``."""
-    ds = load_task(task)
+    rows = embedded_frame(shipped_schema(task))
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for site, idx in enumerate(iid_partition(len(ds), num_sites, seed)):
-        frame = pd.DataFrame(
-            ds.x[idx], columns=[f"x{i}" for i in range(ds.num_features)]
-        )
-        frame["target"] = np.asarray(ds.y)[idx]
+    for site, idx in enumerate(iid_partition(len(rows), num_sites, seed)):
+        frame = rows.iloc[idx].reset_index(drop=True)
         path = out_dir / f"site{site}.{fmt}"
         frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
         paths.append(path)

@@ -22,9 +22,15 @@ from fedsec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedsec.secagg.config import SecAggConfig
+    from fedsec.vertical.train import TrainTerms
 
+# the schemas shipped in fedsec/data/schemas (a test checks they agree)
 TASKS = ("breast_cancer", "digits", "diabetes")
 PARTITIONS = ("iid", "dirichlet")
+RUN_MODES = ("train", "analytics")
+# where a site's feature scaling comes from: its own training rows, or the
+# federation's securely computed statistics
+STANDARDISE = ("site", "global")
 MODELS = ("logreg", "mlp")
 LINEAR_STRATEGY_NAMES = (
     "fedavg",
@@ -46,14 +52,21 @@ class DataConfig:
     """Which task, and how it is split across the simulated sites."""
 
     task: str = "breast_cancer"
+    # a schema YAML file; empty: the shipped schema named by ``task``
+    task_schema: str = ""
     partition: str = "iid"
     dirichlet_alpha: float = 0.5
     test_fraction: float = 0.2
     seed: int = 42
+    standardise: str = "site"
+    # the server's own test file (checked against the schema); empty: the
+    # held-out rows of the schema's embedded data set, if it has one
+    test_path: str = ""
 
     def __post_init__(self) -> None:
         _one_of("task", self.task, TASKS)
         _one_of("partition", self.partition, PARTITIONS)
+        _one_of("standardise", self.standardise, STANDARDISE)
         _positive("dirichlet-alpha", self.dirichlet_alpha)
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(
@@ -321,6 +334,105 @@ class MPCSettings:
         return 1 if self.noise_multiplier > 0 else self.max_weight
 
 
+# Bits of a fixed-point sum of squares that must fit a signed 64-bit integer
+# at a site (fedsec.analytics.layout): 2·frac_bits + log2(max_rows) <= 62.
+_ANALYTICS_INT_BITS = 62
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """Federated statistics: fixed-point precision, public row bound, output.
+
+    Numeric values are encoded as ``round((v - low) / (high - low) · 2^f)``
+    with ``f = frac_bits`` over the schema's range, so means and standard
+    deviations are exact to ``(high - low) · 2^-(f+1)``; ``max_rows`` is the
+    public bound on one site's rows that sizes the secure sum.
+    """
+
+    frac_bits: int = 20
+    max_rows: int = 1_000_000
+    out_dir: str = "outputs/analytics"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.frac_bits <= 30:
+            raise ConfigError(
+                f"analytics-frac-bits must lie in [1, 30], got {self.frac_bits}"
+            )
+        _positive("analytics-max-rows", self.max_rows)
+        if 2 * self.frac_bits + self.max_rows.bit_length() > _ANALYTICS_INT_BITS:
+            raise ConfigError(
+                f"analytics-frac-bits={self.frac_bits} with analytics-max-rows="
+                f"{self.max_rows}: a site's sum of squares needs 2·frac-bits + "
+                f"log2(max-rows) <= {_ANALYTICS_INT_BITS} bits; lower one of them"
+            )
+        if not self.out_dir:
+            raise ConfigError("analytics-out must name a folder")
+
+
+VERTICAL_MODELS = ("none", "logistic", "linear")
+VERTICAL_PSI_MODES = ("shares", "intersection")
+
+
+@dataclass(frozen=True)
+class VerticalSettings:
+    """Vertical training: PSI between data holders, regression on shares.
+
+    The data holders (node config ``vertical-holder``; partitions
+    ``0..holders-1`` in simulation) hold different columns of the same
+    records; the three MPC compute parties train on secret shares
+    (``docs/vertical.md``). ``psi`` is ``shares`` (nobody learns the
+    intersection) or ``intersection`` (every holder learns it).
+    """
+
+    model: str = "none"
+    psi: str = "shares"
+    holders: int = 3
+    label_holder: int = 0
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 0.5
+    frac_bits: int = 14
+    noise_multiplier: float = 0.0
+    row_norm: float = 0.0
+
+    def __post_init__(self) -> None:
+        _one_of("vertical-model", self.model, VERTICAL_MODELS)
+        _one_of("vertical-psi", self.psi, VERTICAL_PSI_MODES)
+        if not 0 <= self.label_holder < self.holders:
+            raise ConfigError(
+                f"vertical-label-holder must lie in [0, {self.holders}), "
+                f"got {self.label_holder}"
+            )
+        if self.enabled:
+            from fedsec.psi.protocol import MAX_HOLDERS
+
+            if not 2 <= self.holders <= MAX_HOLDERS:
+                raise ConfigError(
+                    f"vertical-holders must lie in [2, {MAX_HOLDERS}], "
+                    f"got {self.holders}"
+                )
+            _refuse_as("vertical-model", self.model, self.train_terms)
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the model is ``none``."""
+        return self.model != "none"
+
+    def train_terms(self) -> TrainTerms:
+        """The :class:`~fedsec.vertical.train.TrainTerms` these settings ask for."""
+        from fedsec.vertical.train import Model, TrainTerms
+
+        return TrainTerms(
+            model=Model(self.model),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            frac_bits=self.frac_bits,
+            noise_multiplier=self.noise_multiplier,
+            row_norm=self.row_norm,
+        )
+
+
 # Stages at which a site can be told to drop (``faults-drop``): local training,
 # the secure-aggregation stages (fedsec.secagg.stages.Stage, less ``idle``) and
 # the MPC share upload. A name outside them would never fire.
@@ -399,6 +511,7 @@ class RunConfig:
 
     num_rounds: int = 5
     round_timeout: float = 600.0
+    mode: str = "train"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
@@ -406,10 +519,25 @@ class RunConfig:
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
+    analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
+    vertical: VerticalSettings = dataclasses.field(default_factory=VerticalSettings)
 
     def __post_init__(self) -> None:
         _positive("num-server-rounds", self.num_rounds)
         _positive("round-timeout", self.round_timeout)
+        _one_of("mode", self.mode, RUN_MODES)
+        self._check_analytics()
+        if self.vertical.enabled and (
+            self.secagg.enabled
+            or self.mpc.enabled
+            or self.dp.mode != "none"
+            or self.mode != "train"
+        ):
+            raise ConfigError(
+                "vertical-model trains on secret shares by itself: it takes no "
+                "secagg-mode, mpc-mode, dp-mode or mode='analytics' (use "
+                "vertical-noise-multiplier)"
+            )
         if self.secagg.enabled and self.mpc.enabled:
             raise ConfigError(
                 "secagg-mode and mpc-mode: choose secure aggregation or MPC, not both"
@@ -434,6 +562,26 @@ class RunConfig:
                 f"strategy {self.strategy.name!r} needs every update in the clear, "
                 f"but {aggregate_only} hands it only the (noised) sum; use one of "
                 f"{', '.join(LINEAR_STRATEGY_NAMES)}"
+            )
+
+    def _check_analytics(self) -> None:
+        """Statistics are summed by secure aggregation (or plain), noise distributed.
+
+        (``standardise='global'`` always sums its statistics round securely,
+        whatever the training's own mode: :mod:`strategies.analytics`.)
+        """
+        if self.mode != "analytics":
+            return
+        if self.mpc.enabled:
+            raise ConfigError(
+                "mode='analytics' sums statistics by secure aggregation "
+                "(secagg-mode) or in plain mode, not by MPC; set mpc-mode='none'"
+            )
+        if self.dp.mode in ("local_opacus", "central"):
+            raise ConfigError(
+                "mode='analytics': statistics take DP noise inside the secure sum "
+                "(dp-mode='distributed' with a secagg-mode), not dp-mode="
+                f"{self.dp.mode!r}"
             )
 
     def _aggregate_only(self) -> str:
@@ -465,6 +613,8 @@ class RunConfig:
             dp=DPSettings(**sections["dp"]),
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
+            analytics=AnalyticsSettings(**sections["analytics"]),
+            vertical=VerticalSettings(**sections["vertical"]),
         )
 
     def to_mapping(self) -> dict[str, Scalar]:
@@ -494,6 +644,8 @@ class ClientSettings:
     dp: DPSettings = dataclasses.field(default_factory=DPSettings)
     mpc: MPCSettings = dataclasses.field(default_factory=MPCSettings)
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
+    analytics: AnalyticsSettings = dataclasses.field(default_factory=AnalyticsSettings)
+    vertical: VerticalSettings = dataclasses.field(default_factory=VerticalSettings)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ClientSettings:
@@ -511,6 +663,8 @@ class ClientSettings:
             dp=DPSettings(**sections["dp"]),
             mpc=MPCSettings(**sections["mpc"]),
             faults=FaultSettings(**sections["faults"]),
+            analytics=AnalyticsSettings(**sections["analytics"]),
+            vertical=VerticalSettings(**sections["vertical"]),
         )
 
 
@@ -526,8 +680,12 @@ def _parse_sections(mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "num-server-rounds": ("", "num_rounds"),
     "round-timeout": ("", "round_timeout"),
+    "mode": ("", "mode"),
     "seed": ("data", "seed"),
     "task": ("data", "task"),
+    "task-schema": ("data", "task_schema"),
+    "standardise": ("data", "standardise"),
+    "test-path": ("data", "test_path"),
     "partition": ("data", "partition"),
     "dirichlet-alpha": ("data", "dirichlet_alpha"),
     "test-fraction": ("data", "test_fraction"),
@@ -572,13 +730,35 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "faults-poison": ("faults", "poison"),
     "faults-poison-scale": ("faults", "poison_scale"),
     "faults-corrupt-shares": ("faults", "corrupt_shares"),
+    "analytics-frac-bits": ("analytics", "frac_bits"),
+    "analytics-max-rows": ("analytics", "max_rows"),
+    "analytics-out": ("analytics", "out_dir"),
+    "vertical-model": ("vertical", "model"),
+    "vertical-psi": ("vertical", "psi"),
+    "vertical-holders": ("vertical", "holders"),
+    "vertical-label-holder": ("vertical", "label_holder"),
+    "vertical-epochs": ("vertical", "epochs"),
+    "vertical-batch-size": ("vertical", "batch_size"),
+    "vertical-learning-rate": ("vertical", "learning_rate"),
+    "vertical-frac-bits": ("vertical", "frac_bits"),
+    "vertical-noise-multiplier": ("vertical", "noise_multiplier"),
+    "vertical-row-norm": ("vertical", "row_norm"),
 }
 
 # (section, field name) -> flat key
 _KEY_OF = {place: key for key, place in _FLAT_KEYS.items()}
 
 # Sections a site needs to read from each request.
-_CLIENT_SECTIONS = ("data", "train", "secagg", "dp", "mpc", "faults")
+_CLIENT_SECTIONS = (
+    "data",
+    "train",
+    "secagg",
+    "dp",
+    "mpc",
+    "faults",
+    "analytics",
+    "vertical",
+)
 
 _SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,
@@ -587,7 +767,9 @@ _SECTION_CLASSES: dict[str, type] = {
     "secagg": SecAggSettings,
     "dp": DPSettings,
     "mpc": MPCSettings,
+    "vertical": VerticalSettings,
     "faults": FaultSettings,
+    "analytics": AnalyticsSettings,
 }
 
 

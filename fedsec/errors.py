@@ -34,6 +34,10 @@ class DataError(FedsecError):
     """A data file or data set cannot be used (missing, empty, malformed)."""
 
 
+class SchemaError(ConfigError):
+    """A federation schema cannot be used (unreadable, malformed, inconsistent)."""
+
+
 class CryptoError(FedsecError):
     """A cryptographic check failed (bad tag, bad signature, bad key)."""
 

@@ -17,7 +17,9 @@ key                        default      what it bounds
 =========================  ===========  ===========================================
 ``modes``                  provisioned  modes the site takes part in: ``plain``
                                         (its model in the clear, also central DP),
-                                        ``semi_honest``, ``active``, ``mpc``
+                                        ``semi_honest``, ``active``, ``mpc``,
+                                        ``vertical`` (PSI and training on
+                                        shares, as a holder or a party)
 ``min-sites``              3            fewest sites in a key set, an MPC session
                                         (there also ``min-threshold +
                                         colluders``), a released statistic
@@ -65,7 +67,7 @@ from typing import Any
 
 from fedsec.errors import ConfigError, PolicyError
 
-MODES = ("plain", "semi_honest", "active", "mpc")
+MODES = ("plain", "semi_honest", "active", "mpc", "vertical")
 PREFIX = "policy-"
 FILE_KEY = "policy-file"
 _MAX_POLICY_FILE = 1 << 16

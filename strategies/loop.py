@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
@@ -20,6 +21,9 @@ from flwr.serverapp.strategy import Strategy
 
 from fedsec.models import EvalResult
 from strategies.backends import AggregationBackend
+
+if TYPE_CHECKING:
+    from fedsec.analytics.result import GlobalStatistics
 
 log = logging.getLogger("fedsec")
 
@@ -47,11 +51,16 @@ class RoundRecord:
 
 @dataclass
 class History:
-    """All rounds of a run, the initial evaluation and the final model."""
+    """All rounds of a run, the initial evaluation and the final model.
+
+    ``statistics``: the federation's statistics the sites were scaled with
+    (``standardise='global'``), else ``None``.
+    """
 
     initial: EvalResult
     rounds: list[RoundRecord]
     arrays: ArrayRecord
+    statistics: GlobalStatistics | None = None
 
     @property
     def final(self) -> EvalResult:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -70,6 +71,72 @@ from strategies.aggregate_reply import aggregate_reply, global_vector
 from strategies.backends import RoundOutcome, client_sample_rate, max_epsilon
 
 log = logging.getLogger("fedsec")
+
+
+@dataclass(frozen=True)
+class PartyDirectory:
+    """The three compute parties as they answered ``query.mpc_hello``."""
+
+    nodes: tuple[int, ...]
+    public_keys: tuple[bytes, ...]
+    addresses: tuple[str, ...]
+    certificates: tuple[bytes, ...]
+    key_signatures: tuple[bytes, ...]
+
+
+def discover_parties(
+    grid: Grid, config: ConfigRecord, timeout: float
+) -> tuple[PartyDirectory, int, int]:
+    """Ask every node ``query.mpc_hello``; the parties, bytes down and up.
+
+    Raises
+    ------
+    ConfigError
+        Unless exactly parties 0, 1 and 2 answered.
+    """
+    nodes = sorted(grid.get_node_ids())
+    msgs = [
+        Message(
+            content=RecordDict({"config": config}),
+            dst_node_id=n,
+            message_type=message_type(HELLO),
+        )
+        for n in nodes
+    ]
+    down = sum(content_bytes(m.content) for m in msgs)
+    found: dict[int, tuple[int, bytes, str, bytes, bytes]] = {}
+    refusals: list[str] = []
+    up = 0
+    for reply in send_and_collect(grid, msgs, timeout=timeout):
+        if reply.has_error():
+            refusals.append(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
+            log.info("mpc hello: %s", refusals[-1])
+            continue
+        up += content_bytes(reply.content)
+        rec = reply.content[MPC_RECORD]
+        index = int(rec["party"])
+        if index == NOT_A_PARTY:
+            continue
+        if index in found:
+            raise ConfigError(f"two nodes claim to be MPC party {index}")
+        found[index] = (
+            reply.metadata.src_node_id,
+            bytes(rec["public-key"]),
+            str(rec["address"]),
+            bytes(rec["certificate"]),
+            bytes(rec["key-signature"]),
+        )
+    if sorted(found) != [0, 1, 2]:
+        why = f"; first refusal: {refusals[0]}" if refusals else ""
+        raise ConfigError(
+            f"MPC needs compute parties 0, 1 and 2; found {sorted(found)} "
+            f"(set node config 'mpc-party' on three SuperNodes){why}"
+        )
+    log.info("mpc: compute parties are nodes %s", [found[i][0] for i in range(3)])
+    directory = PartyDirectory(
+        *(tuple(found[i][k] for i in range(3)) for k in range(5))  # type: ignore[arg-type]
+    )
+    return directory, down, up
 
 
 class MPCBackend:
@@ -186,46 +253,12 @@ class MPCBackend:
     def _hello(
         self, grid: Grid, config: ConfigRecord, timeout: float
     ) -> tuple[int, int]:
-        nodes = sorted(grid.get_node_ids())
-        msgs = [
-            Message(
-                content=RecordDict({"config": config}),
-                dst_node_id=n,
-                message_type=message_type(HELLO),
-            )
-            for n in nodes
-        ]
-        down = sum(content_bytes(m.content) for m in msgs)
-        found: dict[int, tuple[int, bytes, str, bytes, bytes]] = {}
-        up = 0
-        for reply in send_and_collect(grid, msgs, timeout=timeout):
-            if reply.has_error():
-                continue
-            up += content_bytes(reply.content)
-            rec = reply.content[MPC_RECORD]
-            index = int(rec["party"])
-            if index == NOT_A_PARTY:
-                continue
-            if index in found:
-                raise ConfigError(f"two nodes claim to be MPC party {index}")
-            found[index] = (
-                reply.metadata.src_node_id,
-                bytes(rec["public-key"]),
-                str(rec["address"]),
-                bytes(rec["certificate"]),
-                bytes(rec["key-signature"]),
-            )
-        if sorted(found) != [0, 1, 2]:
-            raise ConfigError(
-                f"MPC needs compute parties 0, 1 and 2; found {sorted(found)} "
-                "(set node config 'mpc-party' on three SuperNodes)"
-            )
-        self.parties = [found[i][0] for i in range(3)]
-        self.public_keys = [found[i][1] for i in range(3)]
-        self.addresses = [found[i][2] for i in range(3)]
-        self.certificates = [found[i][3] for i in range(3)]
-        self.key_signatures = [found[i][4] for i in range(3)]
-        log.info("mpc: compute parties are nodes %s", self.parties)
+        found, down, up = discover_parties(grid, config, timeout)
+        self.parties = list(found.nodes)
+        self.public_keys = list(found.public_keys)
+        self.addresses = list(found.addresses)
+        self.certificates = list(found.certificates)
+        self.key_signatures = list(found.key_signatures)
         return down, up
 
     def _compute(

@@ -55,11 +55,47 @@ from fedsec.identity import load_registry
 from fedsec.secagg.errors import MessageFormatError
 from fedsec.secagg.messages import ServerMessage, parse_client_message
 from fedsec.secagg.server import SecAggServer
+from fedsec.secagg.server_state import AggregateResult
 from fedsec.secagg.stages import Stage
 from strategies.aggregate_reply import aggregate_reply, global_vector
 from strategies.backends import RoundOutcome, client_sample_rate, max_epsilon
 
 log = logging.getLogger("fedsec")
+
+
+@dataclass(frozen=True)
+class MaskedStage:
+    """What the masked-input stage asks for: a vector of ``dim`` and its records.
+
+    ``message_type`` empty: ``query.secagg_masked_input`` (a model update).
+    """
+
+    dim: int
+    records: Mapping[str, ArrayRecord | ConfigRecord]
+    message_type: str = ""
+
+
+@dataclass(frozen=True)
+class SecureSum:
+    """The protocol's result for one vector per surviving site, and its cost."""
+
+    result: AggregateResult
+    replies: list[Message]
+    bytes_up: int
+    bytes_down: int
+    metrics: dict[str, float]
+
+
+class SecureSumAborted(AbortError):
+    """Too few sites survived; nothing was revealed (traffic and metrics kept)."""
+
+    def __init__(
+        self, reason: str, bytes_up: int, bytes_down: int, metrics: dict[str, float]
+    ) -> None:
+        super().__init__(reason)
+        self.bytes_up = bytes_up
+        self.bytes_down = bytes_down
+        self.metrics = metrics
 
 
 @dataclass(frozen=True)
@@ -131,38 +167,27 @@ class SecAggBackend:
         nodes = [m.metadata.dst_node_id for m in messages]
         start, like = global_vector(messages)
         config: ConfigRecord = messages[0].content["config"]
-        traffic = _Traffic()
-        epsilons: list[Message] = []
-        try:
-            if self.server.needs_setup() or not set(nodes) <= self.key_set_nodes:
-                self._setup(grid, nodes, config, traffic, timeout)
-            noise = self._noise_params(int(start.size), len(nodes))
-            dim = int(start.size) if noise is None else noise.params.padded_dim
-            requests: Mapping[int, ServerMessage] = self.server.begin_round(
-                server_round, dim, nodes
+        noise = self._noise_params(int(start.size), len(nodes))
+        records: dict[str, ArrayRecord | ConfigRecord] = {"arrays": like}
+        if noise is not None:
+            records[DP_RECORD] = ConfigRecord(
+                {**noise.params.to_config(), "rotation-seed": noise.seed}
             )
-            while requests:
-                replies = self._exchange(
-                    grid, requests, config, like, traffic, timeout, noise
-                )
-                epsilons += [r for r in replies if "metrics" in r.content]
-                requests = self.server.advance()
-            result = self.server.result()
-        except AbortError as exc:
+        masked = MaskedStage(
+            dim=int(start.size) if noise is None else noise.params.padded_dim,
+            records=records,
+        )
+        try:
+            secure = self.secure_sum(grid, server_round, nodes, config, masked, timeout)
+        except SecureSumAborted as exc:
             log.warning(
                 "secure round %d aborted (%s); nothing was revealed and the global "
                 "model stays as it was",
                 server_round,
                 exc,
             )
-            metrics = {
-                "aborted": 1.0,
-                **self._stage_metrics(),
-                **traffic.metrics(len(nodes)),
-            }
-            return RoundOutcome(
-                [], sum(traffic.up.values()), sum(traffic.down.values()), metrics
-            )
+            return RoundOutcome([], exc.bytes_up, exc.bytes_down, exc.metrics)
+        result = secure.result
         if noise is None:
             average = start + result.weighted_sum / max(result.total_weight, 1)
         else:
@@ -170,6 +195,60 @@ class SecAggBackend:
             average = start + decode(
                 result.ring_sum, noise.params, noise.seed, float(len(result.survivors))
             )
+        metrics = dict(secure.metrics)
+        epsilon = max_epsilon([r for r in secure.replies if "metrics" in r.content])
+        if noise is not None:
+            z_eff = noise.params.effective_noise_multiplier(len(result.survivors))
+            metrics["noise_multiplier"] = z_eff
+            epsilon = self._account(z_eff, len(nodes), grid)
+        if epsilon is not None:
+            metrics["epsilon"] = epsilon
+        reply = aggregate_reply(like, average, float(result.total_weight))
+        return RoundOutcome([reply], secure.bytes_up, secure.bytes_down, metrics)
+
+    def secure_sum(
+        self,
+        grid: Grid,
+        protocol_round: int,
+        nodes: list[int],
+        config: ConfigRecord,
+        masked: MaskedStage,
+        timeout: float,
+    ) -> SecureSum:
+        """Sum one ``masked.dim``-vector per site of ``nodes``; the server sees the sum.
+
+        Sets up a key set first when needed. The masked-input stage carries
+        ``masked.records`` and travels as ``masked.message_type``, so the same
+        protocol sums a model update (training) or a statistics vector
+        (analytics). Raises :class:`SecureSumAborted` (with the traffic so
+        far) when too few sites survive; nothing is revealed then.
+        """
+        traffic = _Traffic()
+        replies: list[Message] = []
+        try:
+            if self.server.needs_setup() or not set(nodes) <= self.key_set_nodes:
+                self._setup(grid, nodes, config, traffic, timeout)
+            requests: Mapping[int, ServerMessage] = self.server.begin_round(
+                protocol_round, masked.dim, nodes
+            )
+            while requests:
+                replies += self._exchange(
+                    grid, requests, config, masked, traffic, timeout
+                )
+                requests = self.server.advance()
+            result = self.server.result()
+        except AbortError as exc:
+            metrics = {
+                "aborted": 1.0,
+                **self._stage_metrics(),
+                **traffic.metrics(len(nodes)),
+            }
+            raise SecureSumAborted(
+                str(exc),
+                sum(traffic.up.values()),
+                sum(traffic.down.values()),
+                metrics,
+            ) from exc
         metrics = {
             "survivors": float(len(result.survivors)),
             "dropped": float(len(result.dropped)),
@@ -178,16 +257,12 @@ class SecAggBackend:
         }
         if self.server.excluded:
             metrics["excluded"] = float(len(self.server.excluded))
-        epsilon = max_epsilon(epsilons)
-        if noise is not None:
-            z_eff = noise.params.effective_noise_multiplier(len(result.survivors))
-            metrics["noise_multiplier"] = z_eff
-            epsilon = self._account(z_eff, len(nodes), grid)
-        if epsilon is not None:
-            metrics["epsilon"] = epsilon
-        reply = aggregate_reply(like, average, float(result.total_weight))
-        return RoundOutcome(
-            [reply], sum(traffic.up.values()), sum(traffic.down.values()), metrics
+        return SecureSum(
+            result,
+            replies,
+            sum(traffic.up.values()),
+            sum(traffic.down.values()),
+            metrics,
         )
 
     # ------------------------------------------------------- distributed DP
@@ -243,10 +318,9 @@ class SecAggBackend:
         grid: Grid,
         requests: Mapping[int, ServerMessage],
         config: ConfigRecord,
-        arrays: ArrayRecord | None,
+        masked: MaskedStage | None,
         traffic: _Traffic,
         timeout: float,
-        noise: RoundNoise | None = None,
     ) -> list[Message]:
         stage = next(iter(requests.values())).STAGE
         out = []
@@ -254,21 +328,16 @@ class SecAggBackend:
             content = RecordDict(
                 {PROTOCOL_RECORD: ConfigRecord(request.to_record()), "config": config}
             )
-            if stage is Stage.MASKED_INPUT and arrays is not None:
-                content["arrays"] = arrays
-                if noise is not None:
-                    content[DP_RECORD] = ConfigRecord(
-                        {**noise.params.to_config(), "rotation-seed": noise.seed}
-                    )
+            kind = message_type(stage)
+            if stage is Stage.MASKED_INPUT and masked is not None:
+                for key, record in masked.records.items():
+                    content[key] = record
+                kind = masked.message_type or kind
             if stage is Stage.SHARE_KEYS and self.registry:
                 content[SITES_RECORD] = ConfigRecord(
                     {"nodes": list(self.sites), "names": list(self.sites.values())}
                 )
-            out.append(
-                Message(
-                    content=content, dst_node_id=node, message_type=message_type(stage)
-                )
-            )
+            out.append(Message(content=content, dst_node_id=node, message_type=kind))
         traffic.down[stage.value] += sum(content_bytes(m.content) for m in out)
         traffic.round_trips += 1
         # progress: in deployment a stage takes seconds (polling, a fresh

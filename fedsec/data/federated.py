@@ -1,24 +1,29 @@
-"""Turn one data set into what each party of a federation holds.
+"""Turn one table into what each party of a federation holds.
 
 - The server keeps a held-out global test split (stratified for
-  classification) and evaluates the global model on it.
+  classification) of an embedded task and evaluates the global model on it.
 - Each simulated site receives one partition of the remaining rows (IID or
   Dirichlet label skew) and splits it into local train and validation rows.
-- Every holder standardises its features with statistics fitted on **its own
-  training rows only**, exactly as a hospital does with its own data in
-  deployment; nobody sees another party's statistics.
+- A site scales its features either with statistics fitted on **its own
+  training rows only**, exactly as a hospital does with its own data, or with
+  the federation's securely computed global statistics
+  (:class:`~fedsec.data.preprocess.Scaling`); nobody sees another party's
+  own statistics.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
-from fedsec.data.datasets import Dataset, TaskKind, load_task
+from fedsec.data.datasets import Dataset
+from fedsec.data.embedded import embedded_table
 from fedsec.data.partition import dirichlet_partition, iid_partition
+from fedsec.data.preprocess import Scaling, to_dataset
+from fedsec.data.schema import Schema, resolve_schema
+from fedsec.data.table import SiteTable
 from fedsec.errors import ConfigError
 
 VALIDATION_FRACTION = 0.15
@@ -26,7 +31,7 @@ VALIDATION_FRACTION = 0.15
 
 @dataclass(frozen=True)
 class SiteData:
-    """One site's standardised training and validation rows."""
+    """One site's scaled training and validation rows."""
 
     train: Dataset
     val: Dataset
@@ -42,61 +47,71 @@ def standardise(
     return [((x - mean) / std).astype(np.float32) for x in (fit_on, *others)]
 
 
-def _subset(ds: Dataset, idx: npt.NDArray[np.int64]) -> Dataset:
-    return Dataset(x=ds.x[idx], y=ds.y[idx], kind=ds.kind, num_outputs=ds.num_outputs)
-
-
-def _split(
-    ds: Dataset, fraction: float, seed: int
+def split_indices(
+    labels: npt.NDArray[np.int64] | None, size: int, fraction: float, seed: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Indices (rest, held_out) with ``fraction`` held out, stratified by class."""
     rng = np.random.default_rng(seed)
-    if ds.kind is TaskKind.CLASSIFICATION:
-        labels = np.asarray(ds.y)
+    if labels is not None:
         held: list[npt.NDArray[np.int64]] = []
         for cls in np.unique(labels):
             idx = rng.permutation(np.flatnonzero(labels == cls))
             held.append(idx[: round(fraction * len(idx))])
         held_out = np.sort(np.concatenate(held))
     else:
-        held_out = np.sort(rng.permutation(len(ds))[: round(fraction * len(ds))])
-    rest = np.setdiff1d(np.arange(len(ds)), held_out)
+        held_out = np.sort(rng.permutation(size)[: round(fraction * size)])
+    rest = np.setdiff1d(np.arange(size), held_out)
     return rest, held_out
 
 
-@lru_cache(maxsize=8)
-def _global_split(
-    task: str, test_fraction: float, seed: int
-) -> tuple[Dataset, Dataset]:
-    ds = load_task(task)
-    rest, held_out = _split(ds, test_fraction, seed)
-    return _subset(ds, rest), _subset(ds, held_out)
+def _schema(task: str | Schema) -> Schema:
+    return task if isinstance(task, Schema) else resolve_schema(task)
 
 
-def server_test_set(task: str, test_fraction: float, seed: int) -> Dataset:
-    """The held-out global test split, standardised on its own rows."""
-    _, test = _global_split(task, test_fraction, seed)
-    (x,) = standardise(test.x)
-    return Dataset(x=x, y=test.y, kind=test.kind, num_outputs=test.num_outputs)
+def global_split(
+    task: str | Schema, test_fraction: float, seed: int
+) -> tuple[SiteTable, SiteTable]:
+    """The embedded task's rows as (sites' pool, server's held-out test rows)."""
+    table = embedded_table(_schema(task))
+    rest, held_out = split_indices(table.labels, len(table), test_fraction, seed)
+    return table.subset(rest), table.subset(held_out)
 
 
-def site_split(ds: Dataset, seed: int) -> SiteData:
-    """Split a site's rows into train/validation and standardise on train."""
-    if len(ds) < 4:
-        raise ConfigError(f"a site needs at least 4 rows, this one has {len(ds)}")
-    train_idx, val_idx = _split(ds, VALIDATION_FRACTION, seed)
+def server_test_set(
+    task: str | Schema,
+    test_fraction: float,
+    seed: int,
+    scaling: Scaling | None = None,
+) -> Dataset:
+    """The held-out global test split, scaled by ``scaling`` or on its own rows."""
+    _, test = global_split(task, test_fraction, seed)
+    return to_dataset(test, scaling or Scaling.fit(test))
+
+
+def split_table(table: SiteTable, seed: int) -> tuple[SiteTable, SiteTable]:
+    """A site's rows as (train, validation), stratified by class."""
+    if len(table) < 4:
+        raise ConfigError(f"a site needs at least 4 rows, this one has {len(table)}")
+    train_idx, val_idx = split_indices(
+        table.labels, len(table), VALIDATION_FRACTION, seed
+    )
     if len(val_idx) == 0:
         val_idx, train_idx = train_idx[:1], train_idx[1:]
-    train, val = _subset(ds, train_idx), _subset(ds, val_idx)
-    x_train, x_val = standardise(train.x, val.x)
-    return SiteData(
-        train=Dataset(x_train, train.y, train.kind, train.num_outputs),
-        val=Dataset(x_val, val.y, val.kind, val.num_outputs),
-    )
+    return table.subset(train_idx), table.subset(val_idx)
 
 
-def simulated_site(
-    task: str,
+def site_split(table: SiteTable, seed: int, scaling: Scaling | None = None) -> SiteData:
+    """Split a site's rows into train/validation and scale them.
+
+    Without ``scaling`` the site fits its own on its training rows.
+    """
+    train, val = split_table(table, seed)
+    scaling = scaling or Scaling.fit(train)
+    return SiteData(train=to_dataset(train, scaling), val=to_dataset(val, scaling))
+
+
+def simulated_table(
+    task: str | Schema,
     partition_id: int,
     num_partitions: int,
     *,
@@ -104,19 +119,42 @@ def simulated_site(
     alpha: float = 0.5,
     test_fraction: float = 0.2,
     seed: int = 42,
-) -> SiteData:
-    """The data a simulated site ``partition_id`` of ``num_partitions`` holds."""
+) -> SiteTable:
+    """The raw rows a simulated site ``partition_id`` of ``num_partitions`` holds."""
     if not 0 <= partition_id < num_partitions:
         raise ConfigError(f"partition-id {partition_id} outside [0, {num_partitions})")
-    pool, _ = _global_split(task, test_fraction, seed)
+    pool, _ = global_split(task, test_fraction, seed)
     if partition == "iid":
         parts = iid_partition(len(pool), num_partitions, seed)
     elif partition == "dirichlet":
-        if pool.kind is not TaskKind.CLASSIFICATION:
+        labels = pool.labels
+        if labels is None:
             raise ConfigError("dirichlet label skew needs a classification task")
-        parts = dirichlet_partition(
-            np.asarray(pool.y, dtype=np.int64), num_partitions, alpha, seed
-        )
+        parts = dirichlet_partition(labels, num_partitions, alpha, seed)
     else:
         raise ConfigError(f"unknown partition {partition!r}; use iid or dirichlet")
-    return site_split(_subset(pool, parts[partition_id]), seed + partition_id)
+    return pool.subset(parts[partition_id])
+
+
+def simulated_site(
+    task: str | Schema,
+    partition_id: int,
+    num_partitions: int,
+    *,
+    partition: str = "iid",
+    alpha: float = 0.5,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    scaling: Scaling | None = None,
+) -> SiteData:
+    """The data a simulated site ``partition_id`` of ``num_partitions`` holds."""
+    table = simulated_table(
+        task,
+        partition_id,
+        num_partitions,
+        partition=partition,
+        alpha=alpha,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    return site_split(table, seed + partition_id, scaling)

@@ -28,16 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import (
-    X25519PrivateKey,
-    X25519PublicKey,
-)
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from fedsec.errors import CryptoError, ProtocolError
-from fedsec.mpc.keys import PartyKeys, raw_public
+from fedsec.mpc.keys import PartyKeys
 from fedsec.mpc.params import TERMS_SIZE, ClipSumConfig, terms_bytes
-from fedsec.mpc.prg import KEY_BYTES, hkdf, keystream_words
+from fedsec.mpc.prg import KEY_BYTES, keystream_words
+from fedsec.mpc.seal import aead_key, seal
 from fedsec.mpc.shares import PARTIES, Shared, nxt, stack
 
 _MAGIC = b"FSMPC2"
@@ -73,8 +70,7 @@ def _header(party: int, session: int, client_id: int, dim: int, terms: bytes) ->
     return _HEADER.pack(_MAGIC, party, session, client_id, dim, terms)
 
 
-def _aead_key(shared: bytes, header: bytes) -> AESGCM:
-    return AESGCM(hkdf(shared, b"fedsec/mpc/client-share/v2|" + header))
+_LABEL = b"fedsec/mpc/client-share/v2|"
 
 
 def _words(x: npt.NDArray[np.uint64]) -> bytes:
@@ -139,11 +135,7 @@ def client_share(
         header = _header(i, session, client_id, dim, terms)
         held = sorted((i, j), key=lambda k: k not in _SEEDED)  # seeds first
         body = _words(w[[i, j]]) + b"".join(comps[k] for k in held)
-        eph = X25519PrivateKey.generate()
-        shared = eph.exchange(X25519PublicKey.from_public_bytes(party_public_keys[i]))
-        nonce = os.urandom(_NONCE)
-        ct = _aead_key(shared, header).encrypt(nonce, body, header)
-        packages.append(header + raw_public(eph) + nonce + ct)
+        packages.append(header + seal(party_public_keys[i], _LABEL, header, body))
     return packages
 
 
@@ -247,7 +239,7 @@ class ShareBatch:
         body = memoryview(self._scratch)[:size]
         try:
             eph = X25519PublicKey.from_public_bytes(package[hlen : hlen + _PUB])
-            aead = _aead_key(self.keys.secret.exchange(eph), header)
+            aead = aead_key(self.keys.secret.exchange(eph), _LABEL, header)
             nonce = package[hlen + _PUB : hlen + _PUB + _NONCE]
             aead.decrypt_into(nonce, pkg[hlen + _PUB + _NONCE :], header, body)
         except (InvalidTag, ValueError):

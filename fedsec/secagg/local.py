@@ -55,6 +55,7 @@ class LocalFederation:
     server: SecAggServer = field(init=False)
     client_seconds: dict[int, float] = field(default_factory=dict)
     server_seconds: float = 0.0
+    _ring: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         signing = {u: generate_signing_key() for u in self.node_ids}
@@ -104,6 +105,24 @@ class LocalFederation:
             self._exchange(out, drops, updates, weights)
             out = self._server(self.server.advance)
         return self.server.result()
+
+    def ring_round(
+        self,
+        rnd: int,
+        values: Mapping[int, npt.NDArray[np.uint32]],
+        drops: Drops | None = None,
+    ) -> AggregateResult:
+        """One secure round on inputs already in Z_{2^bits}, each of weight 1.
+
+        The server's ``ring_sum`` is the exact sum of the survivors' vectors
+        modulo ``2^bits`` (as :meth:`SecAggClient.masked_ring_input` masks them).
+        """
+        self._ring = True
+        try:
+            ones = dict.fromkeys(values, 1)
+            return self.round(rnd, values, ones, drops)  # type: ignore[arg-type]
+        finally:
+            self._ring = False
 
     def _server(
         self, call: Callable[[], Mapping[int, ServerMessage]]
@@ -156,7 +175,11 @@ class LocalFederation:
         elif isinstance(req, MaskedInputRequest):
             if updates is None or weights is None:
                 raise ValueError("a round needs updates and weights")
-            reply = client.masked_input(req, updates[node], weights[node])
+            if self._ring:
+                ring = np.asarray(updates[node], dtype=np.uint32)
+                reply = client.masked_ring_input(req, ring, weights[node])
+            else:
+                reply = client.masked_input(req, updates[node], weights[node])
         elif isinstance(req, ConsistencyRequest):
             reply = client.consistency_check(req)
         elif isinstance(req, UnmaskRequest):

@@ -55,8 +55,11 @@ def test_check_data_forwards_to_the_sites_checker(
     assert capsys.readouterr().out.startswith("ok: ")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    assert main(["check-data", str(bad)]) == 2
+    assert main(["check-data", str(bad)]) == 3  # a data problem
     assert "target" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["check-data", "--help"])
+    assert "--schema" in capsys.readouterr().out  # its own options, forwarded
 
 
 def test_errors_are_one_line_with_exit_code_2(

@@ -31,3 +31,13 @@ def test_tcp_case_runs_three_party_processes(signed: bool) -> None:
     row = bench_mpc.run_tcp(3, 200, 1, CFG, signed)
     assert _error_of_the_average(row, 3, 200) < 1e-4
     assert row["bytes_output"] == 2 * 8 * 201
+
+
+def test_missing_mpyc_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bench_mpc, "mpyc_available", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        bench_mpc.main(["--clients", "3", "--dim", "10", "--anchor", "mpyc"])
+    assert stop.value.code == 2
+    assert "pip install -e '.[mpyc]'" in capsys.readouterr().err

@@ -19,7 +19,10 @@ FIELDS = {
     "server_seconds",
     "upload_bytes_per_client",
     "plaintext_float32_bytes",
-    "max_abs_error",
+    "max_abs_error_sum",
+    "max_abs_error_average",
+    "ring_bits",
+    "sum_error_bound",
     "cores",
 }
 
@@ -50,4 +53,6 @@ def test_protocol_only_prints_one_json_object_per_case(
         assert set(case) >= FIELDS
         assert case["impl"] == "fedsec"
         assert case["upload_bytes_per_client"] < case["plaintext_float32_bytes"]
-        assert case["max_abs_error"] < 0.05  # 5 clients' rounding, weights <= 10
+        assert case["max_abs_error_sum"] < 0.05  # 5 clients' rounding, weights <= 10
+        assert case["max_abs_error_sum"] <= case["sum_error_bound"]
+        assert case["max_abs_error_average"] < case["max_abs_error_sum"]

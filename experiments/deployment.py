@@ -28,6 +28,11 @@ environment; on exit the harness stops its process groups and then every
 process still carrying the marker (:mod:`experiments.processes`), whatever
 happened.
 
+**Vertical training.** A run config with ``vertical-model`` (or
+``vertical_holders=k``) also makes sites ``0..k-1`` the data holders: their
+kits' node config gets ``vertical-holder`` and ``vertical-data-path`` (their
+columns of the task, written to ``<workdir>/vertical/holder<i>.csv``).
+
 **``--insecure``** (``insecure=True``): no kits, plain HTTP and no node
 authentication (anyone reaching the port can join); plain FL and the
 semi-honest variant only. It exists to compare against.
@@ -63,6 +68,7 @@ from experiments.simulate import ROOT, quiet_flower_env
 from experiments.site_files import write_site_files
 from fedsec.net import free_port
 from fedsec.pki import NodeAuthKey, ServerTls
+from fedsec.policy import MODES
 
 CONNECTION = "fedsec"
 INSECURE_CONNECTION = "deploy"
@@ -329,11 +335,13 @@ def federation_file(
     *,
     mpc_parties: bool,
     policy: dict[str, Any] | None = None,
+    node_configs: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The federation file of a loopback rehearsal with ``len(data)`` sites.
 
     Every site takes part in every mode (``policy-modes``) unless ``policy``
-    says otherwise; sites 0-2 are the compute parties with ``mpc_parties``.
+    says otherwise; sites 0-2 are the compute parties with ``mpc_parties``;
+    ``node_configs`` adds node-config keys per site index.
     """
     sites: list[dict[str, Any]] = []
     for i, path in enumerate(data):
@@ -345,14 +353,13 @@ def federation_file(
         if mpc_parties and i < 3:
             site["mpc-party"] = i
             site["mpc-address"] = f"127.0.0.1:{free_port()}"
+        if node_configs and i in node_configs:
+            site["node-config"] = node_configs[i]
         sites.append(site)
     return {
         "coordinator": {"address": f"127.0.0.1:{port}", "listen": "127.0.0.1"},
         "connection": CONNECTION,
-        "policy": {
-            "modes": ["plain", "semi_honest", "active", "mpc"],
-            **(policy or {}),
-        },
+        "policy": {"modes": list(MODES), **(policy or {})},
         "sites": sites,
     }
 
@@ -379,6 +386,8 @@ def local_deployment(
     mpc_parties: bool | None = None,
     policy: dict[str, Any] | None = None,
     data_dir: Path | None = None,
+    vertical_holders: int = 0,
+    vertical_task: str = "breast_cancer",
 ) -> Iterator[Deployment]:
     """Start a SuperLink and ``num_sites`` SuperNodes from kits; stop them all on exit.
 
@@ -386,13 +395,18 @@ def local_deployment(
     compute parties; ``policy`` adds site policy values for every site.
     ``data_dir`` holds the sites' own files (``site<i>.csv``, e.g. from
     :mod:`experiments.rehearsal`) instead of the embedded task's.
-    ``insecure=True`` starts everything without kits over plain HTTP.
+    ``vertical_holders=k`` makes sites ``0..k-1`` the vertical data holders
+    (node config ``vertical-holder`` and ``vertical-data-path``: their
+    columns of ``vertical_task``). ``insecure=True`` starts everything
+    without kits over plain HTTP.
     """
     parties = num_sites >= 3 if mpc_parties is None else mpc_parties
     if parties and num_sites < 3:
         raise ValueError("MPC needs at least 3 sites (the compute parties)")
-    if insecure and (mpc_parties or policy):
+    if insecure and (mpc_parties or policy or vertical_holders):
         raise ValueError("an insecure deployment has no kits: no MPC, no policy")
+    if vertical_holders > num_sites:
+        raise ValueError("more vertical holders than sites")
     quiet_flower_env()
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -413,7 +427,12 @@ def local_deployment(
     if insecure:
         deployment = _insecure(workdir, address, env, marker)
     else:
-        deployment = _from_kits(workdir, port, env, marker, data, parties, policy)
+        vertical = _vertical_node_configs(
+            workdir / "vertical", vertical_holders, vertical_task
+        )
+        deployment = _from_kits(
+            workdir, port, env, marker, data, parties, policy, vertical
+        )
     deployment.data_files = {f"site{i}": path for i, path in enumerate(data)}
     try:
         if insecure:
@@ -482,6 +501,27 @@ def _insecure(
     return Deployment(workdir, address, env, marker, INSECURE_CONNECTION, home)
 
 
+def _vertical_node_configs(
+    folder: Path, holders: int, task: str
+) -> dict[int, dict[str, Any]]:
+    """Node-config keys making sites ``0..holders-1`` the vertical data holders.
+
+    Each holder gets its columns of ``task`` (an ``id`` column, its features,
+    ``target`` at holder 0) in ``folder/holder<i>.csv``. Empty without holders.
+    """
+    if not holders:
+        return {}
+    from fedsec.data.vertical import vertical_tables
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, frame in enumerate(vertical_tables(task, holders)):
+        path = folder / f"holder{i}.csv"
+        frame.to_csv(path, index=False)
+        out[i] = {"vertical-holder": i, "vertical-data-path": str(path.resolve())}
+    return out
+
+
 def _from_kits(
     workdir: Path,
     port: int,
@@ -490,12 +530,10 @@ def _from_kits(
     data: Sequence[Path],
     parties: bool,
     policy: dict[str, Any] | None,
+    node_configs: dict[int, dict[str, Any]],
 ) -> Deployment:
     spec = federation_file(
-        port,
-        data,
-        mpc_parties=parties,
-        policy=policy,
+        port, data, mpc_parties=parties, policy=policy, node_configs=node_configs
     )
     spec_file = workdir / "federation.yaml"
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -588,9 +626,17 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}")
     extra = "" if args.data_dir is None else data_dir_config(args.data_dir, "")
+    vertical = re.search(
+        r"vertical-model\s*=\s*['\"]?(logistic|linear)", args.run_config
+    )
+    holders = re.search(r"vertical-holders\s*=\s*(\d+)", args.run_config)
     started = time.perf_counter()
     with local_deployment(
-        args.workdir, args.sites, insecure=args.insecure, data_dir=args.data_dir
+        args.workdir,
+        args.sites,
+        insecure=args.insecure,
+        data_dir=args.data_dir,
+        vertical_holders=(int(holders.group(1)) if holders else 3) if vertical else 0,
     ) as dep:
         results: dict[str, subprocess.CompletedProcess[str]] = {}
         if args.analytics_first:

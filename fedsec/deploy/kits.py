@@ -318,6 +318,7 @@ def node_config(spec: FederationSpec, site: SiteSpec) -> dict[str, Any]:
                 "mpc-session-log": SiteKit.MPC_SESSION_LOG,
             }
         )
+    config.update(site.node_config)
     return config
 
 

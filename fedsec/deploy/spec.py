@@ -21,6 +21,7 @@
         mpc-party: 0                         # optional: a compute party (0, 1, 2)
         mpc-address: hospital-a.example:9201 # a party's address for the other two
         policy: {min-noise-multiplier: 0.5}  # optional, this site's own floors
+        node-config: {vertical-holder: 0}    # optional, more node-config keys
 
 Every key is checked here, once: an unknown key, a bad value or a file that is
 too large is one line naming the key (:class:`~fedsec.errors.ConfigError`).
@@ -85,6 +86,7 @@ class SiteSpec:
     mpc_party: int | None = None
     mpc_address: str = ""
     policy: Mapping[str, Any] = field(default_factory=dict)
+    node_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,29 @@ def _coordinator(raw: Mapping[str, Any], base: Path) -> CoordinatorSpec:
     return CoordinatorSpec(host, port, listen, cert_hosts, valid_days, tls)
 
 
-_SITE_KEYS = {"name", "data-path", "runtime-port", "mpc-party", "mpc-address", "policy"}
+_SITE_KEYS = {
+    "name",
+    "data-path",
+    "runtime-port",
+    "mpc-party",
+    "mpc-address",
+    "policy",
+    "node-config",
+}
+# node-config keys the kit writes itself (from the keys above and its files)
+KIT_KEYS = frozenset(
+    {
+        "data-path",
+        "secagg-site",
+        "secagg-keys-dir",
+        "policy-file",
+        "mpc-ca-file",
+        "mpc-party",
+        "mpc-address",
+        "mpc-tls-dir",
+        "mpc-session-log",
+    }
+)
 
 
 def _site(raw: object, where: str) -> SiteSpec:
@@ -219,7 +243,24 @@ def _site(raw: object, where: str) -> SiteSpec:
     elif "mpc-address" in item:
         raise ConfigError(f"{where}: mpc-address without mpc-party")
     policy = _policy(item.get("policy", {}), f"{where}: policy")
-    return SiteSpec(name, data_path, port, party, address, policy)
+    extra = _node_config(item.get("node-config", {}), f"{where}: node-config")
+    return SiteSpec(name, data_path, port, party, address, policy, extra)
+
+
+def _node_config(raw: object, where: str) -> dict[str, Any]:
+    """Extra node-config keys of a site: scalars, none the kit sets itself."""
+    values = dict(_mapping(raw, where))
+    for key, value in values.items():
+        if key in KIT_KEYS or key.startswith("policy-"):
+            raise ConfigError(
+                f"{where}: {key} is written by the kit (use the site's own keys: "
+                "data-path, mpc-party, mpc-address, policy)"
+            )
+        if not key or not all(c.isalnum() or c in "-_" for c in key):
+            raise ConfigError(f"{where}: invalid key {key!r}")
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{where}: {key} must be a string, number or boolean")
+    return values
 
 
 def _check_parties(spec: FederationSpec) -> None:

@@ -246,3 +246,18 @@ def test_a_huge_or_broken_file_is_refused(tmp_path: Path) -> None:
     tagged.write_text("!!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError):
         load_spec(tagged)
+
+
+def test_extra_node_config_keys_reach_the_kit_but_never_replace_its_own(
+    tmp_path: Path,
+) -> None:
+    spec = federation()
+    spec["sites"][0]["node-config"] = {"vertical-holder": 0, "vertical-workers": 2}
+    provision(parse_spec(spec), tmp_path / "kits")
+    text = Layout(tmp_path / "kits").site("hospital-0").path("node-config.toml")
+    config = parse_config_args([str(text)])
+    assert (config["vertical-holder"], config["vertical-workers"]) == (0, 2)
+    for key in ("secagg-keys-dir", "policy-min-sites"):
+        spec["sites"][0]["node-config"] = {key: "x"}
+        with pytest.raises(ConfigError, match="written by the kit"):
+            parse_spec(spec)

@@ -5,7 +5,8 @@ aggregation and MPC hide the update ``trained − start`` instead. With local
 DP-SGD the site checks the noise multiplier in use against its own policy
 (node config, never the request) before it trains, whichever handler asked.
 Heavy modules (torch, scikit-learn, pandas) are imported here, not by the
-ClientApp module, so protocol-only messages do not pay for them.
+ClientApp module, so protocol-only messages do not pay for them; Opacus only
+when the site trains with DP-SGD.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from flwr.app import ConfigRecord, Context
 
 from clients.faults import maybe_poison
-from clients.private_training import PrivateState, train_privately
 from clients.site_config import site_policy
 from clients.site_data import request_site
 from clients.training import train_locally
@@ -53,6 +53,10 @@ def local_update(
     server_round = int(config.get("server-round", 0))
     metrics: dict[str, float] = {}
     if settings.dp.mode == "local_opacus":
+        # Opacus only for DP-SGD: ~3 s of imports a fresh ClientApp process
+        # (one per message in deployment) need not pay otherwise
+        from clients.private_training import PrivateState, train_privately
+
         saved = context.state.get(DP_STATE_KEY)
         state = (
             PrivateState(bytes(saved["accountant"]), float(saved["noise-multiplier"]))

@@ -64,7 +64,11 @@ class PlainBackend:
         bytes_down = sum(content_bytes(m.content) for m in messages)
         replies = send_and_collect(grid, messages, timeout=timeout)
         ok = [r for r in replies if not r.has_error()]
-        metrics = {"replies": float(len(ok)), "failures": float(len(replies) - len(ok))}
+        metrics = {
+            "replies": float(len(ok)),
+            "failures": float(len(replies) - len(ok)),
+            "round_trips": 1.0,
+        }
         epsilon = max_epsilon(ok)
         if epsilon is not None:
             metrics["epsilon"] = epsilon

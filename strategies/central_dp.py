@@ -39,7 +39,11 @@ class CentralDPBackend:
         bytes_down = sum(content_bytes(m.content) for m in messages)
         replies = send_and_collect(grid, messages, timeout=timeout)
         ok = [r for r in replies if not r.has_error()]
-        metrics = {"replies": float(len(ok)), "failures": float(len(replies) - len(ok))}
+        metrics = {
+            "replies": float(len(ok)),
+            "failures": float(len(replies) - len(ok)),
+            "round_trips": 1.0,
+        }
         if not ok or not messages:
             return RoundOutcome([], 0, bytes_down, metrics)
         start, like = global_vector(messages)

@@ -82,13 +82,18 @@ def run_rounds(
     evaluate: EvaluateFn,
     timeout: float,
     on_round: Callable[[RoundRecord], None] | None = None,
+    on_model: Callable[[int, ArrayRecord], None] | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds and return their history.
 
     A round whose backend yields no aggregate (too few replies, an aborted
     secure round) leaves the global model unchanged and is still logged.
+    ``on_model`` receives the global model after each round (round 0: the
+    initial one), ``on_round`` each round's record.
     """
     arrays = initial_arrays
+    if on_model is not None:
+        on_model(0, arrays)
     initial = evaluate(arrays)
     log.info("round 0: accuracy=%.4f loss=%.4f", initial.accuracy, initial.loss)
     rounds: list[RoundRecord] = []
@@ -135,6 +140,8 @@ def run_rounds(
             record.bytes_up,
             "".join(f" {k}={v:g}" for k, v in sorted(outcome.metrics.items())),
         )
+        if on_model is not None:
+            on_model(server_round, arrays)
         if on_round is not None:
             on_round(record)
     return History(initial=initial, rounds=rounds, arrays=arrays)

@@ -43,6 +43,7 @@ sites that train with local DP-SGD report their ε and the largest is logged.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ from flwr.serverapp import Grid
 from fedsec.config import DPSettings, MPCSettings
 from fedsec.dp.accounting import epsilon
 from fedsec.errors import ConfigError, FedsecError
-from fedsec.flower.exchange import send_and_collect
+from fedsec.flower.exchange import reply_node, send_and_collect
 from fedsec.flower.mpc import (
     COMPUTE,
     HELLO,
@@ -163,9 +164,12 @@ class MPCBackend:
         up = down = 0
         start, like = global_vector(messages)
         config: ConfigRecord = messages[0].content["config"]
+        timing: dict[str, float] = {}
         if not self.parties:
+            clock = time.perf_counter()
             down_h, up_h = self._hello(grid, config, timeout)
             up, down = up + up_h, down + down_h
+            timing["seconds_hello"] = time.perf_counter() - clock
         session = new_session()
         requests = []
         for m in messages:
@@ -189,8 +193,9 @@ class MPCBackend:
         packages: dict[int, list[bytes]] = {}
         origins: dict[int, tuple[str, list[bytes]]] = {}
         shared: list[Message] = []
+        clock = time.perf_counter()
         for reply in send_and_collect(grid, requests, timeout=timeout):
-            node = reply.metadata.src_node_id
+            node = reply_node(reply, requests)
             if reply.has_error():
                 log.info("mpc share: node %d left out: %s", node, reply.error.reason)
                 continue
@@ -201,17 +206,23 @@ class MPCBackend:
                 packages[node] = pkgs
                 origins[node] = share_origin(record)
                 shared.append(reply)
+        timing["seconds_share"] = time.perf_counter() - clock
         metrics = {
             "shared": float(len(packages)),
             "failures": float(len(messages) - len(packages)),
+            "round_trips": float(len(timing)),
+            **timing,
         }
         if not packages:
             return RoundOutcome([], up, down, metrics)
+        clock = time.perf_counter()
         outputs, mpc_metrics, down_c, up_c = self._compute(
             grid, session, packages, origins, config, int(start.size), timeout
         )
         up, down = up + up_c, down + down_c
         metrics.update(mpc_metrics)
+        metrics["round_trips"] += 1.0
+        metrics["seconds_compute"] = time.perf_counter() - clock
         if outputs is None:
             return RoundOutcome([], up, down, {**metrics, "aborted": 1.0})
         result = combine_outputs(outputs, self.terms.encoder)

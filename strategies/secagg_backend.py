@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from fedsec.config import DPSettings, SecAggSettings
 from fedsec.dp.accounting import epsilon_of_steps
 from fedsec.dp.distributed import DistributedDPParams, decode
 from fedsec.errors import AbortError, FedsecError
-from fedsec.flower.exchange import send_and_collect
+from fedsec.flower.exchange import reply_node, send_and_collect
 from fedsec.flower.records import content_bytes
 from fedsec.flower.secagg import (
     DP_RECORD,
@@ -111,12 +112,15 @@ class _Traffic:
     def __init__(self) -> None:
         self.down: dict[str, int] = defaultdict(int)
         self.up: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
         self.round_trips = 0
 
     def metrics(self, clients: int) -> dict[str, float]:
         out: dict[str, float] = {"round_trips": float(self.round_trips)}
         for stage, nbytes in self.up.items():
             out[f"up_per_client_{stage}"] = nbytes / max(clients, 1)
+        for stage, seconds in self.seconds.items():
+            out[f"seconds_{stage}"] = round(seconds, 3)
         return out
 
 
@@ -336,12 +340,16 @@ class SecAggBackend:
             out.append(Message(content=content, dst_node_id=node, message_type=kind))
         traffic.down[stage.value] += sum(content_bytes(m.content) for m in out)
         traffic.round_trips += 1
+        # progress: in deployment a stage takes seconds (polling, a fresh
+        # ClientApp process per message), and one round several stages
+        log.info("secagg %s: asking %d site(s)", stage.value, len(out))
+        started = time.perf_counter()
         accepted: list[Message] = []
 
         def accept(reply: Message) -> None:
             # runs as each reply arrives: a masked input joins the running sum
             # while the other sites are still computing or uploading
-            node = reply.metadata.src_node_id
+            node = reply_node(reply, out)
             if reply.has_error():
                 log.info(
                     "secagg %s: node %d dropped: %s",
@@ -373,6 +381,7 @@ class SecAggBackend:
             on_reply=accept,
             until=self.server.stage_complete,
         )
+        traffic.seconds[stage.value] += time.perf_counter() - started
         return accepted
 
     def _register_site(self, node: int, reply: Message) -> None:

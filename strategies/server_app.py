@@ -35,6 +35,7 @@ from strategies.backend_factory import build_backend
 from strategies.backends import AggregationBackend
 from strategies.factory import build_strategy
 from strategies.loop import History, RoundRecord, run_rounds
+from strategies.run_output import RunOutput
 from strategies.secagg_backend import SecAggBackend
 
 log = logging.getLogger("fedsec")
@@ -72,6 +73,7 @@ def run(
     *,
     backend: AggregationBackend | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
+    on_model: Callable[[int, ArrayRecord], None] | None = None,
 ) -> History:
     """Train ``cfg.num_rounds`` rounds over ``grid`` and return the history.
 
@@ -144,6 +146,7 @@ def run(
         evaluate=evaluate_global,
         timeout=cfg.round_timeout,
         on_round=on_round,
+        on_model=on_model,
     )
     history.statistics = statistics
     return history
@@ -199,5 +202,14 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Entry point of ``flwr run``: parse the run config once, then train or analyse."""
-    run_mode(grid, RunConfig.from_mapping(context.run_config))
+    """Entry point of ``flwr run``: parse the run config once, then train or analyse.
+
+    With ``FEDSEC_RUNS_DIR`` set on the coordinator, a training run's metrics
+    and global models are kept there (:mod:`strategies.run_output`).
+    """
+    cfg = RunConfig.from_mapping(context.run_config)
+    output = RunOutput.from_env(context.run_id)
+    if output is None or cfg.mode == "analytics":
+        run_mode(grid, cfg)
+    else:
+        run(grid, cfg, on_round=output.round, on_model=output.model)

@@ -82,3 +82,17 @@ def send_and_collect(
             interval = min(interval, left)
         time.sleep(interval)
     return replies
+
+
+def reply_node(reply: Message, requests: Iterable[Message]) -> int:
+    """The node a reply stands for.
+
+    Its sender, except for the error reply the SuperLink makes itself when
+    the destination went offline (its heartbeat lapsed, e.g. a SuperNode
+    killed while it held the request): that one comes from the SuperLink's
+    own node id, so the node is the destination of the request it answers.
+    """
+    for request in requests:
+        if request.metadata.message_id == reply.metadata.reply_to_message_id:
+            return int(request.metadata.dst_node_id)
+    return int(reply.metadata.src_node_id)

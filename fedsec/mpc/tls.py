@@ -73,6 +73,7 @@ def _issue(
     issuer_key: ec.EllipticCurvePrivateKey,
     *,
     ca: bool,
+    valid_for: dt.timedelta = dt.timedelta(days=2),
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -82,7 +83,7 @@ def _issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
+        .not_valid_after(now + valid_for)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if ca:
@@ -100,7 +101,10 @@ def _issue(
 
 
 def make_throwaway_pki(
-    directory: Path, names: list[str] | None = None
+    directory: Path,
+    names: list[str] | None = None,
+    *,
+    valid_for: dt.timedelta = dt.timedelta(days=2),
 ) -> list[TlsIdentity]:
     """Create a fresh CA and one certificate per party name in ``directory``.
 
@@ -110,6 +114,9 @@ def make_throwaway_pki(
         Where to write ``ca.pem`` and ``<name>.pem`` / ``<name>.key``.
     names
         Certificate names (default ``party-0 .. party-2``).
+    valid_for
+        Validity of the CA and party certificates from now (default two
+        days: tests and demos; ``fedsec provision`` asks for longer).
 
     Returns
     -------
@@ -120,14 +127,19 @@ def make_throwaway_pki(
     names = names or [party_name(i) for i in range(PARTIES)]
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _issue(
-        "fedsec-mpc-ca", ca_key, x509_name("fedsec-mpc-ca"), ca_key, ca=True
+        "fedsec-mpc-ca",
+        ca_key,
+        x509_name("fedsec-mpc-ca"),
+        ca_key,
+        ca=True,
+        valid_for=valid_for,
     )
     ca_file = directory / "ca.pem"
     ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     out = []
     for name in names:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _issue(name, key, ca_cert.subject, ca_key, ca=False)
+        cert = _issue(name, key, ca_cert.subject, ca_key, ca=False, valid_for=valid_for)
         cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key_file, key)

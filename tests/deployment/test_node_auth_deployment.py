@@ -1,7 +1,8 @@
 """TLS + SuperNode authentication in the Deployment Engine: outsiders cannot join.
 
-One SuperLink with one registered site, no federated run: three outsiders try
-to connect at once and each must be turned away before it gets a node id.
+One SuperLink with one registered site (from its kit), no federated run: three
+outsiders try to connect at once and each must be turned away before it gets a
+node id.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.deployment]
 def test_outsiders_are_refused(tmp_path: Path) -> None:
     outsiders = tmp_path / "outsiders"
     with local_deployment(tmp_path / "federation", num_sites=1) as deployment:
-        site_file = deployment.workdir / "sites" / "site0.csv"
+        site_file = deployment.data_file("site0")
         procs = {
             # no key: it would register itself, which --enable-supernode-auth forbids
             "no-key": deployment.start_supernode("no-key", site_file),
@@ -44,9 +45,7 @@ def test_outsiders_are_refused(tmp_path: Path) -> None:
         )
         codes = {name: proc.wait(60) for name, proc in procs.items()}
         nodes = deployment.list_nodes()
-        logs = {
-            name: (deployment.workdir / f"{name}.log").read_text() for name in procs
-        }
+        logs = {name: deployment.site_log(name).read_text() for name in procs}
 
     assert codes == dict.fromkeys(procs, 1)
     for log in logs.values():

@@ -1,0 +1,1 @@
+"""The ``fedsec`` command: provision, check, watch and maintain a federation."""

@@ -190,11 +190,13 @@ APPROACHES: tuple[Approach, ...] = (
         key="vertical_mpc",
         title="MPC training, vertically partitioned",
         partition="vertical",
-        learns="holders: only their own columns (in PSI `shares` mode not "
-        "even which records are common); compute parties: shares only; "
-        "released: the trained model",
-        threat="3 compute parties, honest majority, semi-honest (as "
-        "clip-and-sum); holders' inputs checked against the schema only",
+        learns="server: the holders' list sizes, who took part and the trained "
+        "model; holders: only their own columns (PSI `shares` mode: nobody "
+        "learns the intersection, one holder with one party learns nothing of "
+        "it); compute parties: shares only",
+        threat="3 compute parties, honest majority (no two collude), "
+        "semi-honest (as clip-and-sum); holders follow PSI but may lie about "
+        "their own rows or labels; any holder or party stopping stops the run",
         dropouts="a holder or a party missing stops the session",
         family="vertical",
         source=FlowerRun({"vertical-model": "logistic"}, drops=False),

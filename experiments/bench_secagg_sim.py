@@ -1,8 +1,8 @@
 """Secure aggregation in Flower's simulation: fedsec vs Flower's SecAgg+ vs plain.
 
-For every number of clients ``n`` one ``run_simulation`` (Ray, 2 CPUs, one
-per ClientApp) runs a ServerApp that measures, for every model size ``d`` and
-one after the other on the same SuperNodes:
+For every number of clients ``n`` and model size ``d`` one ``run_simulation``
+(Ray, 2 CPUs, one per ClientApp) runs a ServerApp that measures, one after
+the other on the same SuperNodes:
 
 - ``fedsec``: :func:`strategies.loop.run_rounds` with FedAvg and
   :class:`~strategies.secagg_backend.SecAggBackend` (Bonawitz et al., CCS 2017;
@@ -648,9 +648,16 @@ def _server_app(
 def simulate_cases(
     cases: list[Case], impls: tuple[str, ...] = IMPLS
 ) -> list[dict[str, Any]]:
-    """Run ``cases`` (all with the same ``clients``) in one Flower simulation."""
+    """Run ``cases`` (all with the same ``clients``) in one Flower simulation.
+
+    With ``fedsec`` among ``impls`` one simulation serves one case: a site
+    keeps its secure-aggregation state for the whole simulation, and the
+    next case's key set, numbered from 1 again, would be refused as a replay.
+    """
     if len({c.clients for c in cases}) != 1:
         raise ValueError("one simulation serves one number of clients")
+    if "fedsec" in impls and len(cases) > 1:
+        raise ValueError("one simulation serves one fedsec case")
     from experiments.simulate import quiet_flower_env
 
     quiet_flower_env()
@@ -685,11 +692,11 @@ def simulate_cases(
 def run_simulation_cases(
     clients: list[int], dims: list[int], dropout: float, graph: str, rounds: int
 ) -> list[dict[str, Any]]:
-    """Every ``(n, d)`` with the three impls; one simulation per ``n``."""
+    """Every ``(n, d)`` with the three impls; one simulation per ``(n, d)``."""
     rows: list[dict[str, Any]] = []
     for n in clients:
-        cases = [Case(n, d, dropout, graph, rounds) for d in dims]
-        rows += simulate_cases(cases)
+        for d in dims:
+            rows += simulate_cases([Case(n, d, dropout, graph, rounds)])
     return rows
 
 

@@ -6,7 +6,13 @@
 Writes ``metrics.json`` into the Hydra run folder::
 
     {"config": {...}, "rounds": [{"round", "accuracy", "loss", "seconds",
-     "bytes_up", "bytes_down", ...}, ...], "final": {"accuracy", "loss"}}
+     "bytes_up", "bytes_down", ...}, ...], "final": {"accuracy", "loss"},
+     "model_parameters": d}
+
+``python -m experiments.sweep_report multirun/<date>/<time>`` turns a sweep's
+folders into a CSV, a Markdown table and plots; while a sweep runs, a Hydra
+callback (``conf/hydra/callbacks/progress.yaml``) prints one line per
+finished run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.simulate import SimulationResources, simulate, simulate_analytics
 from fedsec.config import RunConfig
+from fedsec.flower.records import record_to_weights
 from strategies.loop import History
 
 # groups whose keys map onto flat `<group>-<key>` run-config keys
@@ -87,6 +94,9 @@ def metrics_document(cfg: DictConfig, history: History) -> dict[str, Any]:
             "accuracy": _finite(history.final.accuracy),
             "loss": _finite(history.final.loss),
         },
+        "model_parameters": sum(
+            int(w.size) for w in record_to_weights(history.arrays).values()
+        ),
     }
 
 

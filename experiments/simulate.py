@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -177,6 +177,38 @@ def _with_party_pki(cfg: RunConfig) -> RunConfig:
     return replace(cfg, mpc=replace(cfg.mpc, tls_dir=str(folder)))
 
 
+def merged_node_configs(
+    cfgs: Sequence[RunConfig],
+    num_clients: int,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """The node config of each site taking part in every run of ``cfgs``.
+
+    One operator's agreement to all of them: the union of the runs' modes
+    (``policy-modes``), the largest of their clip and weight bounds, and every
+    key folder and CA any of them needs (:func:`site_node_configs`), then
+    ``site_policy`` on top.
+    """
+    merged: dict[int, dict[str, Any]] = {}
+    for cfg in cfgs:
+        for pid, node in site_node_configs(cfg, num_clients, None, data_paths).items():
+            into = merged.setdefault(pid, {})
+            modes = {m for m in str(into.get("policy-modes", "")).split(",") if m}
+            modes |= set(str(node["policy-modes"]).split(","))
+            bounds = {
+                k: max(into.get(k, v), v)
+                for k, v in node.items()
+                if k.startswith("policy-max-")
+            }
+            into.update(node)
+            into.update(bounds)
+            into["policy-modes"] = ",".join(sorted(modes))
+    for node in merged.values():
+        node.update(site_policy or {})
+    return merged
+
+
 def simulate(
     cfg: RunConfig,
     num_clients: int,
@@ -190,7 +222,9 @@ def simulate(
     simulated site on top of the harness's defaults (:func:`site_node_configs`);
     ``data_paths`` gives sites their own data files.
     """
-    result = _simulate(cfg, num_clients, resources, site_policy, data_paths)
+    (result,) = simulate_many([cfg], num_clients, resources, site_policy, data_paths)
+    if isinstance(result, BaseException):
+        raise result
     if not isinstance(result, History):
         raise FedsecError("simulate() runs training; use simulate_analytics()")
     return result
@@ -204,43 +238,73 @@ def simulate_analytics(
     data_paths: Mapping[int, Path] | None = None,
 ) -> AnalyticsOutcome:
     """Run one statistics round (``mode='analytics'``) over simulated sites."""
-    result = _simulate(
-        replace(cfg, mode="analytics"), num_clients, resources, site_policy, data_paths
+    (result,) = simulate_many(
+        [replace(cfg, mode="analytics")],
+        num_clients,
+        resources,
+        site_policy,
+        data_paths,
     )
+    if isinstance(result, BaseException):
+        raise result
     if not isinstance(result, AnalyticsOutcome):
         raise FedsecError("the analytics simulation returned no statistics")
     return result
 
 
-def _simulate(
-    cfg: RunConfig,
+Outcome = History | AnalyticsOutcome | BaseException
+
+
+def simulate_many(
+    cfgs: Sequence[RunConfig],
     num_clients: int,
-    resources: SimulationResources | None,
-    site_policy: Mapping[str, Any] | None,
-    data_paths: Mapping[int, Path] | None,
-) -> History | AnalyticsOutcome:
+    resources: SimulationResources | None = None,
+    site_policy: Mapping[str, Any] | None = None,
+    data_paths: Mapping[int, Path] | None = None,
+    on_run: Callable[[int, Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run ``cfgs`` one after the other in one simulation (Ray started once).
+
+    The same ``num_clients`` sites serve every run, each agreeing to all of
+    them (:func:`merged_node_configs`). Returns, per config, what its run
+    returned (a history, or the statistics of an analytics run) or the
+    exception it raised (the next run still goes ahead); ``on_run`` gets the
+    same as each run ends. At most one secure-aggregation config per call: a
+    site keeps its protocol state between runs of one simulation, and a
+    second key set numbered from 1 again would be refused as a replay.
+    """
     quiet_flower_env()
+    from flwr.serverapp import Grid, ServerApp
     from flwr.simulation import run_simulation
 
     from clients.client_app import app as client_app
-    from strategies.server_app import make_server_app
+    from strategies.server_app import run_mode as run_one
 
+    if sum(1 for c in cfgs if c.secagg.enabled) > 1:
+        raise FedsecError("one simulation serves at most one secure-aggregation run")
     resources = resources or SimulationResources()
-    cfg = _with_site_keys(cfg, num_clients)
-    cfg = _with_party_pki(cfg)
-    if cfg.mpc.enabled or cfg.vertical.enabled:
+    cfgs = [_with_party_pki(_with_site_keys(c, num_clients)) for c in cfgs]
+    if any(c.mpc.enabled or c.vertical.enabled for c in cfgs):
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)
         resources = replace(
             resources, cpus=max(resources.cpus, 3 * resources.client_cpus)
         )
-    histories: list[History | AnalyticsOutcome] = []
-    errors: list[BaseException] = []
+    outcomes: list[Outcome] = []
+    server_app = ServerApp()
 
-    server_app = make_server_app(
-        cfg, on_finish=histories.append, on_error=errors.append
-    )
-    sites = site_node_configs(cfg, num_clients, site_policy, data_paths)
+    @server_app.main()
+    def _main(grid: Grid, context: Any) -> None:
+        for k, cfg in enumerate(cfgs):
+            try:
+                outcome: Outcome = run_one(grid, cfg)
+            except Exception as exc:  # reported to the caller, next run goes on
+                outcome = exc
+            outcomes.append(outcome)
+            if on_run is not None:
+                on_run(k, outcome)
+
+    sites = merged_node_configs(cfgs, num_clients, site_policy, data_paths)
     with simulated_sites(sites), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         run_simulation(
@@ -261,8 +325,8 @@ def _simulate(
                 },
             },
         )
-    if errors:
-        raise errors[0]
-    if not histories:
-        raise FedsecError("the simulation ended without a result (see the log above)")
-    return histories[0]
+    if len(outcomes) < len(cfgs):
+        outcomes += [
+            FedsecError("the simulation ended without a result (see the log above)")
+        ] * (len(cfgs) - len(outcomes))
+    return outcomes

@@ -1,4 +1,7 @@
-"""The comparison report: plain FL, secure aggregation, DP and MPC side by side.
+"""Plain FL, secure aggregation, DP and MPC side by side at one size, one table.
+
+(The full report, with every approach, the sweeps over n and d and the
+dropout curves, is ``python -m experiments.compare``, built on these rows.)
 
     python -m experiments.tradeoffs
     python -m experiments.tradeoffs tradeoffs.drop=2 num_rounds=5
@@ -57,6 +60,8 @@ def drop_stage(cfg: RunConfig) -> str:
 
 def server_sees(cfg: RunConfig) -> str:
     """What the aggregation server learns of the sites' updates."""
+    if cfg.vertical.enabled:
+        return "only the trained model (vertical, MPC)"
     if cfg.mpc.enabled:
         noised = ", noised" if cfg.mpc.noise_multiplier > 0 else ""
         return f"only the clipped sum (MPC{noised})"

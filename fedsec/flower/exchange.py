@@ -23,7 +23,7 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 FIRST_INTERVAL = 0.005
-MAX_INTERVAL = 0.1
+MAX_INTERVAL = float(__import__("os").environ.get("FEDSEC_MAXI", "0.1"))
 GROWTH = 1.5
 
 OnReply = Callable[[Message], None]

@@ -8,7 +8,8 @@ vector ``x_2``, so the client uploads two vectors instead of six. The integer
 weight is split the same way (explicit words).
 
 Each package is encrypted to its party with ECIES: a fresh ephemeral X25519
-key per package, ``HKDF(X25519(eph, pk_party), info)`` as an AES-256-GCM key,
+key per package, ``HKDF(X25519(eph, pk_party), info)`` as an AES-256-GCM key
+(:mod:`fedsec.crypto.seal`),
 and the header (version, party, session, client id, dimension, and the
 session's public terms: fractional bits, clipping norm, noise, weight bound,
 :func:`~fedsec.mpc.params.terms_bytes`) as associated data. A relaying
@@ -27,21 +28,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from fedsec.crypto.prg import KEY_BYTES, keystream_words
+from fedsec.crypto.seal import OVERHEAD, seal, unseal_into
 from fedsec.errors import CryptoError, ProtocolError
 from fedsec.mpc.keys import PartyKeys
 from fedsec.mpc.params import TERMS_SIZE, ClipSumConfig, terms_bytes
-from fedsec.mpc.prg import KEY_BYTES, keystream_words
-from fedsec.mpc.seal import aead_key, seal
 from fedsec.mpc.shares import PARTIES, Shared, nxt, stack
 
 _MAGIC = b"FSMPC2"
 # magic, party, session, client, dim, then the terms (terms_bytes)
 _HEADER = struct.Struct(f"<6sBQQQ{TERMS_SIZE}s")
-_NONCE = 12
-_PUB = 32
 _SEEDED = (0, 1)  # components expanded from seeds; component 2 travels in full
 
 
@@ -233,16 +230,13 @@ class ShareBatch:
         held = sorted((i, j), key=lambda k: k not in _SEEDED)
         size = 16 + sum(KEY_BYTES if k in _SEEDED else 8 * self.dim for k in held)
         hlen = _HEADER.size
-        if len(package) != hlen + _PUB + _NONCE + size + 16 or package[:hlen] != header:
+        if len(package) != hlen + OVERHEAD + size or package[:hlen] != header:
             raise CryptoError("client package rejected", stage="open", node_id=i)
         pkg = memoryview(package)
         body = memoryview(self._scratch)[:size]
         try:
-            eph = X25519PublicKey.from_public_bytes(package[hlen : hlen + _PUB])
-            aead = aead_key(self.keys.secret.exchange(eph), _LABEL, header)
-            nonce = package[hlen + _PUB : hlen + _PUB + _NONCE]
-            aead.decrypt_into(nonce, pkg[hlen + _PUB + _NONCE :], header, body)
-        except (InvalidTag, ValueError):
+            unseal_into(self.keys.secret, _LABEL, header, pkg[hlen:], body)
+        except CryptoError:
             raise CryptoError(
                 "client package rejected", stage="open", node_id=i
             ) from None

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from fedsec.crypto.prg import KEY_BYTES, keystream_words
 from fedsec.errors import ProtocolError
-from fedsec.mpc.prg import KEY_BYTES, keystream_words
 from fedsec.mpc.ring import Ring
 from fedsec.mpc.shares import nxt, prv
 

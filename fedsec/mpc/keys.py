@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from fedsec.crypto.kdf import hkdf
 from fedsec.errors import ConfigError
 from fedsec.mpc.correlated import PrfRandomness
-from fedsec.mpc.prg import hkdf
 from fedsec.mpc.shares import PARTIES, nxt, prv
 
 

@@ -14,11 +14,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from fedsec.crypto.prg import KEY_BYTES
 from fedsec.errors import ProtocolError
 from fedsec.mpc.channel import ChannelStats
 from fedsec.mpc.correlated import PrfRandomness
 from fedsec.mpc.inproc import InProcessNetwork
-from fedsec.mpc.prg import KEY_BYTES
 from fedsec.mpc.ring import FixedPoint
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import PARTIES, nxt

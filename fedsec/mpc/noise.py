@@ -21,8 +21,8 @@ import os
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.prg import keystream_words
 from fedsec.errors import ConfigError
-from fedsec.mpc.prg import keystream_words
 from fedsec.mpc.shares import PARTIES
 
 

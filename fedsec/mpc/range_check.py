@@ -47,8 +47,8 @@ import secrets
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.prg import KEY_BYTES, keystream_words
 from fedsec.errors import ConfigError, ProtocolError
-from fedsec.mpc.prg import KEY_BYTES, keystream_words
 from fedsec.mpc.ring import Ring, to_signed
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import Shared

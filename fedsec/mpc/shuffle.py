@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedsec.crypto.prg import permutation_of
 from fedsec.errors import ProtocolError
 from fedsec.mpc.ring import Ring
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import PARTIES, Shared
-
-
-def _permutation(words: Ring) -> np.ndarray:
-    return np.argsort(words, kind="stable")
 
 
 def _step(rt: Runtime, x: Shared, j: int) -> Shared:
@@ -39,14 +36,14 @@ def _step(rt: Runtime, x: Shared, j: int) -> Shared:
     rand = rt.randomness
     with np.errstate(over="ignore"):
         if rt.index == first:
-            perm = _permutation(rand.pair_random(second, (n,)))
+            perm = permutation_of(rand.pair_random(second, (n,)))
             mask = rand.pair_random(second, shape)
             r = rand.pair_random(third, shape)
             y_next = np.asarray((x.a + x.b)[perm] + mask - r, dtype=np.uint64)
             rt.channel.exchange({second: y_next}, [])
             return Shared(r, y_next)
         if rt.index == second:
-            perm = _permutation(rand.pair_random(first, (n,)))
+            perm = permutation_of(rand.pair_random(first, (n,)))
             mask = rand.pair_random(first, shape)
             y_last = np.asarray(x.b[perm] - mask, dtype=np.uint64)
             got = rt.channel.exchange({third: y_last}, [first])

@@ -46,7 +46,6 @@ it nothing more, since every point it sees is a pseudorandom group element.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +53,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.prg import secret_permutation
 from fedsec.errors import AbortError, ConfigError, DataError, ProtocolError
 from fedsec.psi.group import POINT_BYTES, Exponentiator, count_points, new_key
 
@@ -129,12 +129,6 @@ def check_ids(ids: Sequence[str], *, node_id: int | None = None) -> list[bytes]:
             node_id=node_id,
         )
     return raw
-
-
-def secret_permutation(n: int) -> npt.NDArray[np.int64]:
-    """A uniformly random permutation of ``range(n)`` from ``os.urandom``."""
-    keys = np.frombuffer(os.urandom(8 * n), dtype=np.uint64)
-    return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 def shuffle_points(points: bytes) -> bytes:

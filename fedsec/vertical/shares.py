@@ -4,7 +4,7 @@ The holder encodes its ``rows x cols`` block in fixed point and splits it as
 ``X = X_0 + X_1 + X_2`` with ``X_0, X_1`` expanded from fresh 32-byte seeds
 (AES-256-CTR) and ``X_2 = X - X_0 - X_1``: party 0 gets two seeds, parties 1
 and 2 one seed and ``X_2`` (as the clip-and-sum clients do, :mod:`fedsec.mpc.client`).
-Each package is sealed to its party (:mod:`fedsec.mpc.seal`) with a header
+Each package is sealed to its party (:mod:`fedsec.crypto.seal`) with a header
 binding the party, session, holder, shape, kind (features or labels) and
 fractional bits, so a relaying server can neither read, redirect nor reshape
 it. Party side: :func:`open_block` returns the party's pair of components.
@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from fedsec.crypto.prg import KEY_BYTES, keystream_words
+from fedsec.crypto.seal import OVERHEAD, seal, unseal
 from fedsec.errors import CryptoError, ProtocolError
-from fedsec.mpc.prg import KEY_BYTES, keystream_words
 from fedsec.mpc.ring import FixedPoint, Ring
-from fedsec.mpc.seal import OVERHEAD, seal, unseal
 from fedsec.mpc.shares import PARTIES, Shared, nxt
 
 _LABEL = b"fedsec/vertical/rows/v1|"

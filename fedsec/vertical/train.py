@@ -32,10 +32,11 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.kdf import hkdf
+from fedsec.crypto.prg import keystream_words, permutation_of
 from fedsec.errors import ConfigError
 from fedsec.mpc.arithmetic import reshare, truncate_additive
 from fedsec.mpc.noise import gaussian, party_noise_std
-from fedsec.mpc.prg import hkdf, keystream_words
 from fedsec.mpc.ring import FixedPoint, Ring
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import Shared, public_component
@@ -113,7 +114,7 @@ def schedule(rows: int, terms: TrainTerms, seed: bytes) -> list[npt.NDArray[np.i
     key = hkdf(seed, b"fedsec/vertical/schedule/v1")
     out: list[npt.NDArray[np.int64]] = []
     for epoch in range(terms.epochs):
-        perm = np.argsort(keystream_words(key, epoch, rows), kind="stable")
+        perm = permutation_of(keystream_words(key, epoch, rows))
         out.extend(
             perm[a : a + terms.batch_size].astype(np.int64)
             for a in range(0, rows, terms.batch_size)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from fedsec.mpc.keys import generate_party_keys
-from fedsec.mpc.prg import keystream_words
 
 
 def test_zero_shares_sum_to_zero_and_pair_randomness_agrees() -> None:
@@ -30,12 +29,3 @@ def test_sessions_get_fresh_keys() -> None:
     a = keys[0].randomness(session=1).zero_share((16,))
     b = keys[0].randomness(session=2).zero_share((16,))
     assert not np.array_equal(a, b)
-
-
-def test_keystream_is_deterministic_and_prefix_consistent() -> None:
-    key = bytes(range(32))
-    long = keystream_words(key, 3, 1000)
-    np.testing.assert_array_equal(keystream_words(key, 3, 17), long[:17])
-    assert not np.array_equal(keystream_words(key, 4, 17), long[:17])
-    out = np.empty(1000, dtype=np.uint64)
-    np.testing.assert_array_equal(keystream_words(key, 3, 1000, out=out), long)

@@ -1,12 +1,14 @@
 """Gaussian noise shares for central differential privacy, drawn inside the MPC.
 
 Every party adds to its additive output share an independent Gaussian vector
-from its own CSPRNG (AES-256-CTR keyed with 32 bytes from ``os.urandom``,
-Box-Muller). The released sum carries the sum of the three vectors. If up to
-``t`` parties may collude with whoever sees the output, they can subtract
-their own noise, so each party draws variance ``sigma^2 / (3 - t)``: the
-noise no coalition of ``t`` parties knows has variance at least ``sigma^2``,
-while the total has ``3 sigma^2 / (3 - t)`` (1.5 sigma^2 for ``t = 1``).
+from its own CSPRNG: :func:`fedsec.dp.samplers.gaussian` (Box-Muller) on a
+fresh :class:`~fedsec.dp.source.CryptoRandom` keyed from ``os.urandom``, the
+sampler every DP mode uses. The released sum carries the sum of the three
+vectors. If up to ``t`` parties may collude with whoever sees the output,
+they can subtract their own noise, so each party draws variance
+``sigma^2 / (3 - t)``: the noise no coalition of ``t`` parties knows has
+variance at least ``sigma^2``, while the total has ``3 sigma^2 / (3 - t)``
+(1.5 sigma^2 for ``t = 1``).
 
 The samples are rounded to the output's fixed-point grid (``2f`` fractional
 bits). Floating-point Gaussian samplers leak through their low-order bits
@@ -16,12 +18,11 @@ discrete Gaussian sampler is the fix if it matters.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import numpy.typing as npt
 
-from fedsec.crypto.prg import keystream_words
+from fedsec.dp import samplers
+from fedsec.dp.source import CryptoRandom
 from fedsec.errors import ConfigError
 from fedsec.mpc.shares import PARTIES
 
@@ -37,13 +38,4 @@ def party_noise_std(total_std: float, colluders: int) -> float:
 
 def gaussian(std: float, size: int) -> npt.NDArray[np.float64]:
     """``size`` independent N(0, std^2) samples from a fresh CSPRNG key."""
-    if std == 0.0 or size == 0:
-        return np.zeros(size, dtype=np.float64)
-    half = (size + 1) // 2
-    words = keystream_words(os.urandom(32), 0, 2 * half)
-    # 53-bit uniforms in (0, 1]: never log(0).
-    u = ((words >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
-    r = np.sqrt(-2.0 * np.log(u[:half]))
-    theta = (2.0 * np.pi) * u[half:]
-    out = np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:size]
-    return np.asarray(out * std, dtype=np.float64)
+    return samplers.gaussian(std, size, CryptoRandom())

@@ -36,8 +36,14 @@ class CorrelatedRandomness(Protocol):
         """This party's share of an XOR sharing of zero."""
         ...
 
-    def pair_random(self, peer: int, shape: tuple[int, ...]) -> Ring:
-        """Uniform words known to this party and its neighbour ``peer`` only."""
+    def pair_random(
+        self, peer: int, shape: tuple[int, ...], out: Ring | None = None
+    ) -> Ring:
+        """Uniform words known to this party and its neighbour ``peer`` only.
+
+        With ``out`` (a C-contiguous ``uint64`` array of ``shape``) the words
+        are written there instead of into a fresh array.
+        """
         ...
 
 
@@ -50,11 +56,14 @@ class _Stream:
         self._key = key
         self._counter = 0
 
-    def draw(self, shape: tuple[int, ...]) -> Ring:
+    def draw(self, shape: tuple[int, ...], out: Ring | None = None) -> Ring:
         count = 1
         for n in shape:
             count *= n
-        words = keystream_words(self._key, self._counter, count)
+        if out is not None and (out.shape != shape or not out.flags.c_contiguous):
+            raise ProtocolError("output buffer of the wrong shape", stage="setup")
+        flat = None if out is None else out.reshape(-1)
+        words = keystream_words(self._key, self._counter, count, out=flat)
         self._counter += 1
         return words.reshape(shape)
 
@@ -91,10 +100,12 @@ class PrfRandomness:
         """``F(k_i) ^ F(k_{i+1})``."""
         return self._prev.draw(shape) ^ self._next.draw(shape)
 
-    def pair_random(self, peer: int, shape: tuple[int, ...]) -> Ring:
-        """Words from the key shared with neighbour ``peer``."""
+    def pair_random(
+        self, peer: int, shape: tuple[int, ...], out: Ring | None = None
+    ) -> Ring:
+        """Words from the key shared with neighbour ``peer`` (into ``out`` if given)."""
         if peer == prv(self.index):
-            return self._prev.draw(shape)
+            return self._prev.draw(shape, out)
         if peer == nxt(self.index):
-            return self._next.draw(shape)
+            return self._next.draw(shape, out)
         raise ProtocolError(f"party {peer} is not a neighbour", node_id=self.index)

@@ -19,7 +19,6 @@ have the parties compute on it under other terms than the client agreed to.
 
 from __future__ import annotations
 
-import hmac
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from fedsec.errors import CryptoError, ProtocolError
 from fedsec.mpc.keys import PartyKeys
@@ -43,6 +43,8 @@ _HEADER = struct.Struct(f"<6sBQQQ{TERMS_SIZE}s")
 _NONCE = 12
 _PUB = 32
 _SEEDED = (0, 1)  # components expanded from seeds; component 2 travels in full
+TAG_BYTES = 16
+"""Size of a component's tag (Poly1305), as the parties exchange it."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ class ClientShare:
     w
         The pair of the integer weight, shape ``(1,)``.
     digests
-        HMAC-SHA256 tags of each held component (and its weight word), keyed
-        with a key only the two holders of that component share; exchanged
-        to detect a client that sent inconsistent shares.
+        Poly1305 tags (16 bytes) of each held component and its weight word,
+        under one-time keys only the two holders of that component know
+        (:func:`_tag_key`); exchanged to detect a client that sent
+        inconsistent shares.
     """
 
     x: Shared
@@ -256,18 +259,19 @@ class ShareBatch:
         for k in held:
             target = self._a[row] if k == i else self._b[row]
             word = body[0:8] if k == i else body[8:16]
-            h = hmac.new(mac_keys[0] if k == i else mac_keys[1], word, "sha256")
+            tag = Poly1305(_tag_key(mac_keys[0] if k == i else mac_keys[1], client_id))
             if k in _SEEDED:
                 seed = bytes(body[pos : pos + KEY_BYTES])
                 keystream_words(seed, 0, self.dim, out=target)
-                h.update(seed)
+                tag.update(seed)
                 pos += KEY_BYTES
             else:
                 vec = body[pos : pos + 8 * self.dim]
                 target[:] = np.frombuffer(vec, dtype="<u8")
-                h.update(vec)
+                tag.update(vec)  # first: 16-byte aligned input is hashed in place
                 pos += 8 * self.dim
-            digest[k] = h.digest()
+            tag.update(word)
+            digest[k] = tag.finalize()
         self.ids.append(client_id)
         self.digests.append((digest[i], digest[j]))
 
@@ -280,6 +284,20 @@ class ShareBatch:
             Shared(self._a[:n], self._b[:n]),
             Shared(self._w[:n, 0], self._w[:n, 1]),
         )
+
+
+def _tag_key(session_key: bytes, client_id: int) -> bytes:
+    """The one-time Poly1305 key for one client's component.
+
+    The first 32 bytes of AES-256-CTR under the per-session tag key, at the
+    client id as nonce (a PRF output used once, as ChaCha20-Poly1305 derives
+    its Poly1305 key: RFC 8439, section 2.6). Each holder of the component
+    tags its own copy under this key; a client that sent the two holders
+    different copies makes the tags collide with probability below 2^-80,
+    and the third party, who sees both tags, learns nothing of the component:
+    the tag is masked by the key's uniform second half.
+    """
+    return keystream_words(session_key, client_id, KEY_BYTES // 8).tobytes()
 
 
 def open_client_share(

@@ -5,9 +5,9 @@ Run identically (SPMD) by the three parties on replicated shares
 (Araki et al., CCS 2016; ABY3, Mohassel and Rindal, CCS 2018):
 
 1. *Agree on the inputs.* Each party sends both neighbours the client ids it
-   received and, per client, HMAC-SHA256 tags of the two components it holds
-   (keyed with a key only the two holders of a component share, so the
-   third party cannot test guesses of an input against them).
+   received and, per client, Poly1305 tags of the two components it holds
+   (one-time keys only the two holders of a component know, so the third
+   party learns nothing of an input from them).
    Every component is held by two parties; a client is kept only if all
    three parties have it and both holders of each component agree (a client
    that sent nothing, or inconsistent shares, is left out). Each party also
@@ -55,7 +55,7 @@ import numpy.typing as npt
 from fedsec.errors import ConfigError, PolicyError, ProtocolError
 from fedsec.mpc.arithmetic import add_public, mul, reshare
 from fedsec.mpc.boolean import a2b, bit_injection, select
-from fedsec.mpc.client import ClientInputs
+from fedsec.mpc.client import TAG_BYTES, ClientInputs
 from fedsec.mpc.noise import gaussian, party_noise_std
 from fedsec.mpc.params import ClipSumConfig as ClipSumConfig  # re-exported
 from fedsec.mpc.range_check import check_ranges, coordinate_bits, ratio
@@ -156,10 +156,11 @@ def agree_on_clients(
     got[rt.index] = msg
     held: list[dict[int, tuple[bytes, bytes]]] = []
     least = min_clients
+    t = TAG_BYTES
     for p in range(PARTIES):
         m = got[p]
         n = int(m[0]) if m.size >= 2 else -1
-        if n < 0 or m.size != 2 + n + 8 * n or not 1 <= int(m[1]) < 2**31:
+        if n < 0 or m.size != 2 + n + n * 2 * t // 8 or not 1 <= int(m[1]) < 2**31:
             raise ProtocolError(
                 "malformed client digest message", stage="agree", node_id=p
             )
@@ -167,7 +168,10 @@ def agree_on_clients(
         raw = m[2 + n :].tobytes()
         held.append(
             {
-                int(c): (raw[64 * k : 64 * k + 32], raw[64 * k + 32 : 64 * k + 64])
+                int(c): (
+                    raw[2 * t * k : 2 * t * k + t],
+                    raw[2 * t * k + t : 2 * t * (k + 1)],
+                )
                 for k, c in enumerate(m[2 : 2 + n])
             }
         )

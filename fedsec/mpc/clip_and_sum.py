@@ -27,8 +27,8 @@ Run identically (SPMD) by the three parties on replicated shares
    ``[u >= 1]``, the leading-one position of ``u`` and ``u`` itself (bit
    injection), and the signs for the weight clamp; ``scale_j = min(1,
    u_j^(-1/2))`` by Newton iteration (:mod:`fedsec.mpc.rsqrt`); ``w_j`` is
-   clamped to ``[0, W_max]``; ``a_j = w_j scale_j`` (integer times fixed
-   point: no truncation).
+   clamped to ``[0, W_max]`` in the same rounds (:mod:`fedsec.mpc.scales`);
+   ``a_j = w_j scale_j`` (integer times fixed point: no truncation).
 5. *Weighted sum.* ``sum_j a_j x_j`` is, per coordinate, a dot product over
    clients: each party computes its additive share locally (two n-by-d
    matrix-vector products), no truncation and no resharing of d elements.
@@ -53,15 +53,15 @@ import numpy as np
 import numpy.typing as npt
 
 from fedsec.errors import ConfigError, PolicyError, ProtocolError
-from fedsec.mpc.arithmetic import add_public, mul, reshare
-from fedsec.mpc.boolean import a2b, bit_injection, select
+from fedsec.mpc.arithmetic import add_public, reshare
+from fedsec.mpc.boolean import a2b
 from fedsec.mpc.client import TAG_BYTES, ClientInputs
 from fedsec.mpc.noise import gaussian, party_noise_std
 from fedsec.mpc.params import ClipSumConfig as ClipSumConfig  # re-exported
 from fedsec.mpc.range_check import check_ranges, coordinate_bits, ratio
 from fedsec.mpc.ring import FixedPoint, Ring
-from fedsec.mpc.rsqrt import clipped_rsqrt_of_bits
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.scales import scales_and_weights
 from fedsec.mpc.scratch import Scratch
 from fedsec.mpc.shares import PARTIES, Shared
 
@@ -203,18 +203,6 @@ def require_clients(
         )
 
 
-def _clamp_weights(rt: Runtime, w: Shared, bits: Shared, max_weight: int) -> Shared:
-    """``min(max(w, 0), W_max)`` from the sign bits of ``w`` and ``W_max - w``."""
-    n = w.shape[0]
-    signs = bit_injection(rt, bits.shift_right(63))
-    negative, over = signs[:n], signs[n:]
-    cap = add_public(
-        rt, Shared(np.zeros(n, np.uint64), np.zeros(n, np.uint64)), max_weight
-    )
-    capped = select(rt, over, cap, w)
-    return capped - mul(rt, negative, capped)
-
-
 def clip_and_sum(
     rt: Runtime,
     inputs: ClientInputs,
@@ -272,9 +260,14 @@ def clip_and_sum(
         ),
     )
     # exact truncation to f bits: shift the bits (the numerator is < 2^62)
-    scale = clipped_rsqrt_of_bits(rt, bits[:n].shift_right(f + g))
-    weight = _clamp_weights(rt, w, bits[n:], config.max_weight)
-    a = mul(rt, weight, scale)  # (n,) at f bits
+    weight, a = scales_and_weights(
+        rt,
+        bits[:n].shift_right(f + g),
+        w,
+        bits[n : 2 * n],
+        bits[2 * n :],
+        config.max_weight,
+    )  # a = w_j scale_j at f bits
     # sum_j a_j x_j, locally: a_i.(x_i + x_{i+1}) + a_{i+1}.x_i per coordinate.
     total = rt.randomness.zero_share((d,))
     _add_weighted_rows(total, a.a + a.b, xs.a)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
+
 from fedsec.errors import ProtocolError
 from fedsec.mpc.prg import KEY_BYTES, keystream_words
 from fedsec.mpc.ring import Ring
@@ -48,13 +50,22 @@ class CorrelatedRandomness(Protocol):
 
 
 class _Stream:
-    """A PRF key and the counter both of its holders advance in lockstep."""
+    """A PRF key and the counter both of its holders advance in lockstep.
+
+    Small draws (the re-randomisation of a few scalars, dozens of times per
+    program) are served from a block of :data:`_BLOCK_WORDS` words drawn at
+    once: a fresh AES context per draw cost more than the words. Both holders
+    make the same draws in the same order, so they take the same words; no
+    word is handed out twice.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ProtocolError("PRF keys are 32 bytes", stage="setup")
         self._key = key
         self._counter = 0
+        self._block: Ring = np.empty(0, dtype=np.uint64)
+        self._used = 0
 
     def draw(self, shape: tuple[int, ...], out: Ring | None = None) -> Ring:
         count = 1
@@ -62,10 +73,22 @@ class _Stream:
             count *= n
         if out is not None and (out.shape != shape or not out.flags.c_contiguous):
             raise ProtocolError("output buffer of the wrong shape", stage="setup")
+        if out is None and count <= _SMALL_DRAW:
+            if self._used + count > self._block.size:
+                self._block = keystream_words(self._key, self._counter, _BLOCK_WORDS)
+                self._counter += 1
+                self._used = 0
+            words = self._block[self._used : self._used + count].copy()
+            self._used += count
+            return words.reshape(shape)
         flat = None if out is None else out.reshape(-1)
         words = keystream_words(self._key, self._counter, count, out=flat)
         self._counter += 1
         return words.reshape(shape)
+
+
+_SMALL_DRAW = 1024
+_BLOCK_WORDS = 16384
 
 
 class PrfRandomness:

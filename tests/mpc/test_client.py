@@ -120,9 +120,8 @@ def test_third_party_cannot_confirm_a_guess_from_the_tags(setup) -> None:
 
 def _package_with_x2(keys, i, seed: bytes, x2: np.ndarray) -> bytes:
     """Party ``i``'s (1 or 2) package of a client that picks ``x_2`` freely."""
-    from fedsec.mpc.client import _HEADER, _LABEL, _MAGIC
+    from fedsec.mpc.client import _HEADER, _LABEL, _MAGIC, seal
     from fedsec.mpc.params import terms_bytes
-    from fedsec.mpc.seal import seal
 
     header = _HEADER.pack(_MAGIC, i, 5, 9, x2.size, terms_bytes(CFG))
     body = bytes(16) + seed + x2.astype("<u8").tobytes()

@@ -51,13 +51,14 @@ def reshare(rt: Runtime, z: Ring) -> Shared:
     return Shared(zi, got[rt.next])
 
 
-def _local_product(x: Shared, y: Shared) -> Ring:
+def local_product(x: Shared, y: Shared) -> Ring:
+    """This party's additive share of ``x * y``, not yet re-randomised (local)."""
     return np.asarray(x.a * (y.a + y.b) + x.b * y.a, dtype=np.uint64)
 
 
 def mul(rt: Runtime, x: Shared, y: Shared) -> Shared:
     """Elementwise product (no truncation): one round, one message per party."""
-    return reshare(rt, _local_product(x, y))
+    return reshare(rt, local_product(x, y))
 
 
 def square(rt: Runtime, x: Shared) -> Shared:
@@ -119,7 +120,7 @@ def truncate(rt: Runtime, x: Shared, bits: int | None = None) -> Shared:
 
 def mul_fixed(rt: Runtime, x: Shared, y: Shared) -> Shared:
     """Fixed-point product: local cross terms then one truncation (two rounds)."""
-    return truncate_additive(rt, _local_product(x, y), rt.encoder.frac_bits)
+    return truncate_additive(rt, local_product(x, y), rt.encoder.frac_bits)
 
 
 def square_fixed(rt: Runtime, x: Shared) -> Shared:

@@ -122,3 +122,11 @@ def select(rt: Runtime, bit: Shared, if_one: Shared, if_zero: Shared) -> Shared:
     No truncation: ``bit`` is an integer.
     """
     return if_zero + mul(rt, bit, if_one - if_zero)
+
+
+def xor_public(rt: Runtime, x: Shared, c: Ring | int) -> Shared:
+    """``x ^ c`` for a public word ``c`` (component 0 absorbs it; local)."""
+    k = np.uint64(c) if isinstance(c, int) else c
+    a = x.a ^ k if rt.index == 0 else x.a
+    b = x.b ^ k if rt.index == PARTIES - 1 else x.b
+    return Shared(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))

@@ -20,7 +20,6 @@ have the parties compute on it under other terms than the client agreed to.
 
 from __future__ import annotations
 
-import hmac
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.mac import one_time_mac
 from fedsec.crypto.prg import KEY_BYTES, keystream_words
 from fedsec.crypto.seal import OVERHEAD, seal, unseal_into
 from fedsec.errors import CryptoError, ProtocolError
@@ -53,9 +53,10 @@ class ClientShare:
     w
         The pair of the integer weight, shape ``(1,)``.
     digests
-        HMAC-SHA256 tags of each held component (and its weight word), keyed
-        with a key only the two holders of that component share; exchanged
-        to detect a client that sent inconsistent shares.
+        Poly1305 tags (16 bytes) of each held component and its weight word,
+        under one-time keys only the two holders of that component know
+        (:func:`fedsec.crypto.mac.one_time_mac`); exchanged to detect a client that sent
+        inconsistent shares.
     """
 
     x: Shared
@@ -250,18 +251,19 @@ class ShareBatch:
         for k in held:
             target = self._a[row] if k == i else self._b[row]
             word = body[0:8] if k == i else body[8:16]
-            h = hmac.new(mac_keys[0] if k == i else mac_keys[1], word, "sha256")
+            tag = one_time_mac(mac_keys[0] if k == i else mac_keys[1], client_id)
             if k in _SEEDED:
                 seed = bytes(body[pos : pos + KEY_BYTES])
                 keystream_words(seed, 0, self.dim, out=target)
-                h.update(seed)
+                tag.update(seed)
                 pos += KEY_BYTES
             else:
                 vec = body[pos : pos + 8 * self.dim]
                 target[:] = np.frombuffer(vec, dtype="<u8")
-                h.update(vec)
+                tag.update(vec)  # first: 16-byte aligned input is hashed in place
                 pos += 8 * self.dim
-            digest[k] = h.digest()
+            tag.update(word)
+            digest[k] = tag.finalize()
         self.ids.append(client_id)
         self.digests.append((digest[i], digest[j]))
 

@@ -5,9 +5,9 @@ Run identically (SPMD) by the three parties on replicated shares
 (Araki et al., CCS 2016; ABY3, Mohassel and Rindal, CCS 2018):
 
 1. *Agree on the inputs.* Each party sends both neighbours the client ids it
-   received and, per client, HMAC-SHA256 tags of the two components it holds
-   (keyed with a key only the two holders of a component share, so the
-   third party cannot test guesses of an input against them).
+   received and, per client, Poly1305 tags of the two components it holds
+   (one-time keys only the two holders of a component know, so the third
+   party learns nothing of an input from them).
    Every component is held by two parties; a client is kept only if all
    three parties have it and both holders of each component agree (a client
    that sent nothing, or inconsistent shares, is left out). Each party also
@@ -27,8 +27,8 @@ Run identically (SPMD) by the three parties on replicated shares
    ``[u >= 1]``, the leading-one position of ``u`` and ``u`` itself (bit
    injection), and the signs for the weight clamp; ``scale_j = min(1,
    u_j^(-1/2))`` by Newton iteration (:mod:`fedsec.mpc.rsqrt`); ``w_j`` is
-   clamped to ``[0, W_max]``; ``a_j = w_j scale_j`` (integer times fixed
-   point: no truncation).
+   clamped to ``[0, W_max]`` in the same rounds (:mod:`fedsec.mpc.scales`);
+   ``a_j = w_j scale_j`` (integer times fixed point: no truncation).
 5. *Weighted sum.* ``sum_j a_j x_j`` is, per coordinate, a dot product over
    clients: each party computes its additive share locally (two n-by-d
    matrix-vector products), no truncation and no resharing of d elements.
@@ -52,16 +52,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fedsec.crypto.mac import TAG_BYTES
 from fedsec.errors import ConfigError, PolicyError, ProtocolError
-from fedsec.mpc.arithmetic import add_public, mul, reshare
-from fedsec.mpc.boolean import a2b, bit_injection, select
+from fedsec.mpc.arithmetic import add_public, reshare
+from fedsec.mpc.boolean import a2b
 from fedsec.mpc.client import ClientInputs
 from fedsec.mpc.noise import gaussian, party_noise_std
 from fedsec.mpc.params import ClipSumConfig as ClipSumConfig  # re-exported
 from fedsec.mpc.range_check import check_ranges, coordinate_bits, ratio
 from fedsec.mpc.ring import FixedPoint, Ring
-from fedsec.mpc.rsqrt import clipped_rsqrt_of_bits
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.scales import scales_and_weights
+from fedsec.mpc.scratch import Scratch
 from fedsec.mpc.shares import PARTIES, Shared
 
 _ONE = np.uint64(1)
@@ -155,10 +157,11 @@ def agree_on_clients(
     got[rt.index] = msg
     held: list[dict[int, tuple[bytes, bytes]]] = []
     least = min_clients
+    t = TAG_BYTES
     for p in range(PARTIES):
         m = got[p]
         n = int(m[0]) if m.size >= 2 else -1
-        if n < 0 or m.size != 2 + n + 8 * n or not 1 <= int(m[1]) < 2**31:
+        if n < 0 or m.size != 2 + n + n * 2 * t // 8 or not 1 <= int(m[1]) < 2**31:
             raise ProtocolError(
                 "malformed client digest message", stage="agree", node_id=p
             )
@@ -166,7 +169,10 @@ def agree_on_clients(
         raw = m[2 + n :].tobytes()
         held.append(
             {
-                int(c): (raw[64 * k : 64 * k + 32], raw[64 * k + 32 : 64 * k + 64])
+                int(c): (
+                    raw[2 * t * k : 2 * t * k + t],
+                    raw[2 * t * k + t : 2 * t * (k + 1)],
+                )
                 for k, c in enumerate(m[2 : 2 + n])
             }
         )
@@ -198,20 +204,13 @@ def require_clients(
         )
 
 
-def _clamp_weights(rt: Runtime, w: Shared, bits: Shared, max_weight: int) -> Shared:
-    """``min(max(w, 0), W_max)`` from the sign bits of ``w`` and ``W_max - w``."""
-    n = w.shape[0]
-    signs = bit_injection(rt, bits.shift_right(63))
-    negative, over = signs[:n], signs[n:]
-    cap = add_public(
-        rt, Shared(np.zeros(n, np.uint64), np.zeros(n, np.uint64)), max_weight
-    )
-    capped = select(rt, over, cap, w)
-    return capped - mul(rt, negative, capped)
-
-
 def clip_and_sum(
-    rt: Runtime, inputs: ClientInputs, config: ClipSumConfig, *, min_clients: int
+    rt: Runtime,
+    inputs: ClientInputs,
+    config: ClipSumConfig,
+    *,
+    min_clients: int,
+    scratch: Scratch | None = None,
 ) -> OutputShare:
     """Run the program at this party; returns its additive output share.
 
@@ -220,6 +219,8 @@ def clip_and_sum(
     announced, on the clients agreed on and again on those that pass the
     range check, before anything depending on an input is computed. A
     session of one client would release that client's clipped update.
+    ``scratch`` holds the work arrays of the range check (a party keeps its
+    own across sessions; default: fresh ones).
 
     Raises
     ------
@@ -237,7 +238,8 @@ def clip_and_sum(
     if clients != list(inputs.ids):  # rare: drop rows (copies)
         rows = [inputs.ids.index(c) for c in clients]
         xs, w = xs[rows], w[rows]
-    ok = check_ranges(rt, xs, coordinate_bits(xs.shape[1], config.clip_norm, f))
+    limit = coordinate_bits(xs.shape[1], config.clip_norm, f)
+    ok = check_ranges(rt, xs, limit, scratch=scratch)
     if not ok.all():
         keep = [i for i in range(len(clients)) if ok[i]]
         clients = [clients[i] for i in keep]
@@ -259,17 +261,33 @@ def clip_and_sum(
         ),
     )
     # exact truncation to f bits: shift the bits (the numerator is < 2^62)
-    scale = clipped_rsqrt_of_bits(rt, bits[:n].shift_right(f + g))
-    weight = _clamp_weights(rt, w, bits[n:], config.max_weight)
-    a = mul(rt, weight, scale)  # (n,) at f bits
+    weight, a = scales_and_weights(
+        rt,
+        bits[:n].shift_right(f + g),
+        w,
+        bits[n : 2 * n],
+        bits[2 * n :],
+        config.max_weight,
+    )  # a = w_j scale_j at f bits
     # sum_j a_j x_j, locally: a_i.(x_i + x_{i+1}) + a_{i+1}.x_i per coordinate.
-    total = (a.a + a.b) @ xs.a + a.a @ xs.b
-    total += rt.randomness.zero_share((d,))
+    total = rt.randomness.zero_share((d,))
+    _add_weighted_rows(total, a.a + a.b, xs.a)
+    _add_weighted_rows(total, a.a, xs.b)
     sigma = party_noise_std(config.noise_std, config.noise_colluders)
     if sigma > 0:
         total += rt.encoder.encode(gaussian(sigma, d), frac_bits=2 * f)
     wsum = weight.sum(axis=0).a.reshape(1) + rt.randomness.zero_share((1,))
     return OutputShare(rt.index, tuple(clients), np.asarray(total), np.asarray(wsum))
+
+
+def _add_weighted_rows(total: Ring, weights: Ring, rows: Ring) -> None:
+    """``total += weights @ rows`` modulo 2^64.
+
+    numpy's integer ``matmul`` walks the rows column by column (no BLAS for
+    ``uint64``); ``einsum`` streams each row once (measured 0.85 ms for both
+    products at n = 10, d = 100k, against 1.5-1.8 ms with ``@``).
+    """
+    total += np.einsum("i,ij->j", weights, rows)
 
 
 def combine_outputs(

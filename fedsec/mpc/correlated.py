@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
+
 from fedsec.crypto.prg import KEY_BYTES, keystream_words
 from fedsec.errors import ProtocolError
 from fedsec.mpc.ring import Ring
@@ -36,27 +38,57 @@ class CorrelatedRandomness(Protocol):
         """This party's share of an XOR sharing of zero."""
         ...
 
-    def pair_random(self, peer: int, shape: tuple[int, ...]) -> Ring:
-        """Uniform words known to this party and its neighbour ``peer`` only."""
+    def pair_random(
+        self, peer: int, shape: tuple[int, ...], out: Ring | None = None
+    ) -> Ring:
+        """Uniform words known to this party and its neighbour ``peer`` only.
+
+        With ``out`` (a C-contiguous ``uint64`` array of ``shape``) the words
+        are written there instead of into a fresh array.
+        """
         ...
 
 
 class _Stream:
-    """A PRF key and the counter both of its holders advance in lockstep."""
+    """A PRF key and the counter both of its holders advance in lockstep.
+
+    Small draws (the re-randomisation of a few scalars, dozens of times per
+    program) are served from a block of :data:`_BLOCK_WORDS` words drawn at
+    once: a fresh AES context per draw cost more than the words. Both holders
+    make the same draws in the same order, so they take the same words; no
+    word is handed out twice.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ProtocolError("PRF keys are 32 bytes", stage="setup")
         self._key = key
         self._counter = 0
+        self._block: Ring = np.empty(0, dtype=np.uint64)
+        self._used = 0
 
-    def draw(self, shape: tuple[int, ...]) -> Ring:
+    def draw(self, shape: tuple[int, ...], out: Ring | None = None) -> Ring:
         count = 1
         for n in shape:
             count *= n
-        words = keystream_words(self._key, self._counter, count)
+        if out is not None and (out.shape != shape or not out.flags.c_contiguous):
+            raise ProtocolError("output buffer of the wrong shape", stage="setup")
+        if out is None and count <= _SMALL_DRAW:
+            if self._used + count > self._block.size:
+                self._block = keystream_words(self._key, self._counter, _BLOCK_WORDS)
+                self._counter += 1
+                self._used = 0
+            words = self._block[self._used : self._used + count].copy()
+            self._used += count
+            return words.reshape(shape)
+        flat = None if out is None else out.reshape(-1)
+        words = keystream_words(self._key, self._counter, count, out=flat)
         self._counter += 1
         return words.reshape(shape)
+
+
+_SMALL_DRAW = 1024
+_BLOCK_WORDS = 16384
 
 
 class PrfRandomness:
@@ -91,10 +123,12 @@ class PrfRandomness:
         """``F(k_i) ^ F(k_{i+1})``."""
         return self._prev.draw(shape) ^ self._next.draw(shape)
 
-    def pair_random(self, peer: int, shape: tuple[int, ...]) -> Ring:
-        """Words from the key shared with neighbour ``peer``."""
+    def pair_random(
+        self, peer: int, shape: tuple[int, ...], out: Ring | None = None
+    ) -> Ring:
+        """Words from the key shared with neighbour ``peer`` (into ``out`` if given)."""
         if peer == prv(self.index):
-            return self._prev.draw(shape)
+            return self._prev.draw(shape, out)
         if peer == nxt(self.index):
-            return self._next.draw(shape)
+            return self._next.draw(shape, out)
         raise ProtocolError(f"party {peer} is not a neighbour", node_id=self.index)

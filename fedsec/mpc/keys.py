@@ -65,16 +65,18 @@ class PartyKeys:
         return hkdf(shared, info.encode())
 
     def digest_keys(self, session: int) -> tuple[bytes, bytes]:
-        """MAC keys for the components ``x_i`` and ``x_{i+1}`` this party holds.
+        """Tag keys for the components ``x_i`` and ``x_{i+1}`` this party holds.
 
         Component ``x_k`` is held by parties ``k - 1`` and ``k``; its key is
         known to exactly those two, so the third party can compare the two
         holders' tags but cannot test guesses of the component against them.
+        Each client's component is tagged with a one-time Poly1305 key drawn
+        from this key (:mod:`fedsec.mpc.client`).
         """
         i = self.index
         return (
-            self._pair_key(prv(i), i, session, "share-digest"),
-            self._pair_key(nxt(i), nxt(i), session, "share-digest"),
+            self._pair_key(prv(i), i, session, "share-tag"),
+            self._pair_key(nxt(i), nxt(i), session, "share-tag"),
         )
 
     def randomness(self, session: int) -> PrfRandomness:

@@ -49,6 +49,7 @@ from fedsec.mpc.local import run_threads
 from fedsec.mpc.origin import Origin, authenticate, require_registry
 from fedsec.mpc.params import MODE, ClipSumConfig, require_terms
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.scratch import Scratch
 from fedsec.mpc.sessions import MemorySessionLog, SessionLog, check_session_id
 from fedsec.mpc.shares import PARTIES
 from fedsec.policy import SitePolicy
@@ -119,6 +120,7 @@ class Party:
         self.registry = None if registry is None else dict(registry)
         self.last_report: PartyReport | None = None
         self._batch: ShareBatch | None = None
+        self._scratch = Scratch()
 
     @property
     def index(self) -> int:
@@ -194,7 +196,11 @@ class Party:
             self.index, self.channel, self.keys.randomness(session), self.config.encoder
         )
         out = clip_and_sum(
-            rt, shares, self.config, min_clients=self.policy.least_sites()
+            rt,
+            shares,
+            self.config,
+            min_clients=self.policy.least_sites(),
+            scratch=self._scratch,
         )
         sites = None
         if self.registry is not None:

@@ -51,6 +51,7 @@ from fedsec.crypto.prg import KEY_BYTES, keystream_words
 from fedsec.errors import ConfigError, ProtocolError
 from fedsec.mpc.ring import Ring, to_signed
 from fedsec.mpc.runtime import Runtime
+from fedsec.mpc.scratch import Scratch
 from fedsec.mpc.shares import Shared
 
 STATISTICAL_SECURITY = 40
@@ -122,72 +123,109 @@ def num_tests(bits: int) -> int:
     return -(-STATISTICAL_SECURITY // (bits + 1))
 
 
-def check_ranges(rt: Runtime, x: Shared, bits: int) -> npt.NDArray[np.bool_]:
+def check_ranges(
+    rt: Runtime, x: Shared, bits: int, *, scratch: Scratch | None = None
+) -> npt.NDArray[np.bool_]:
     """Which rows of ``x`` (clients by coordinates) have every ``|x| < 3 * 2^bits``.
 
     Two rounds; every party gets the same public verdicts. Rows that pass are
     also guaranteed ``sum_k x_k^2 < 9 d 4^bits`` exactly (no wrap-around).
+    ``scratch`` holds the ``(n, d)`` work arrays (a party passes its own, kept
+    across sessions); the inputs are not modified.
     """
     if x.a.ndim != 2:
         raise ProtocolError("range check expects clients by coordinates", stage="range")
     n, d = x.shape
     m = bits + 1
     tests = num_tests(bits)
+    buf = Scratch() if scratch is None else scratch
     # Round 1: a replicated sharing of y and a common seed. v = x + 2^l only
     # changes component 0, which party 0 adds into A; B = x_2 is unchanged.
+    # Each party prepares what it can before it waits.
     if rt.index == 0:
-        out = np.empty(_SEED_WORDS + n * d, dtype=np.uint64)  # seed, then y0
+        out = buf.take("range.message", (_SEED_WORDS + n * d,))  # seed, then y0
         seed_words = out[:_SEED_WORDS]
         seed_words[:] = np.frombuffer(secrets.token_bytes(KEY_BYTES), np.uint64)
-        rho = rt.randomness.pair_random(1, (n, d))
+        rho = rt.randomness.pair_random(1, (n, d), out=buf.take("range.pair", (n, d)))
         y0 = out[_SEED_WORDS:].reshape(n, d)
-        np.add(x.a, x.b, out=y0)
-        y0 += np.uint64(1 << bits)
-        _shift(y0, m)
-        y0 -= rho
+        _masked_quotients(x, rho, bits, y0)
+        # Party 2 reads y0 only until it sends its sums in round 2, which this
+        # party awaits: the buffer is free again before this call returns.
         rt.channel.exchange({1: seed_words, 2: out}, [])
         y = Shared(y0, rho)
     elif rt.index == 1:
-        rho = rt.randomness.pair_random(0, (n, d))
+        rho = rt.randomness.pair_random(0, (n, d), out=buf.take("range.pair", (n, d)))
+        y = Shared(rho, _shifted(x.b, m, buf.take("range.own", (n, d))))
         got = rt.channel.exchange({}, [0])[0]
         seed_words = _expect(got, _SEED_WORDS, rt.index)
-        y = Shared(rho, _shift(x.b.copy(), m))
     else:
+        own = _shifted(x.a, m, buf.take("range.own", (n, d)))
         got = rt.channel.exchange({}, [0])[0]
         _expect(got, _SEED_WORDS + n * d, rt.index)
         seed_words, y0 = got[:_SEED_WORDS], got[_SEED_WORDS:].reshape(n, d)
-        y = Shared(_shift(x.a.copy(), m), y0)
+        y = Shared(own, y0)
     seed = np.ascontiguousarray(seed_words).tobytes()
     # Round 2: reveal sum_k r_k y_k (y_k + 1) for each client and test.
-    # Local share of y^2 + y from (a, b) = (y_i, y_{i+1}): a (a + 2b + 1).
+    r = buf.take("range.tests", (tests, d))
+    for t in range(tests):
+        keystream_words(seed, t, d, out=r[t])
     with np.errstate(over="ignore"):
-        z = np.add(y.b, y.b)
-        z += y.a
-        z += np.uint64(1)
-        z *= y.a
-        r = np.stack([keystream_words(seed, t, d) for t in range(tests)])
-        mine = (_matmul_t(z, r) + rt.randomness.zero_share((n, tests))).ravel()
-    sums = rt.channel.exchange({rt.prev: mine, rt.next: mine}, [rt.prev, rt.next])
+        sums = _test_sums(y, r, buf.take("range.slice", (min(d, _SLICE),)))
+        mine = (sums + rt.randomness.zero_share((n, tests))).ravel()
+    sums_from = rt.channel.exchange({rt.prev: mine, rt.next: mine}, [rt.prev, rt.next])
     with np.errstate(over="ignore"):
         total = mine.copy()
         for p in (rt.prev, rt.next):
-            total += _expect(sums[p], n * tests, rt.index)
+            total += _expect(sums_from[p], n * tests, rt.index)
     return np.asarray(~np.any(total.reshape(n, tests), axis=1), dtype=np.bool_)
 
 
-def _shift(words: Ring, bits: int) -> Ring:
-    """Arithmetic right shift of ring elements as signed words, in place."""
-    signed = to_signed(words)
-    np.right_shift(signed, bits, out=signed)
-    return words
+_SLICE = 1 << 15
+"""Words of a row processed at once: the slices in use stay in the L2 cache."""
 
 
-def _matmul_t(z: Ring, r: Ring) -> Ring:
-    """``z @ r.T`` modulo 2^64, one test vector at a time."""
-    out = np.empty((z.shape[0], r.shape[0]), dtype=np.uint64)
-    for t in range(r.shape[0]):
-        np.einsum("ij,j->i", z, r[t], out=out[:, t], dtype=np.uint64)
+def _slices(d: int) -> list[slice]:
+    return [slice(s, min(s + _SLICE, d)) for s in range(0, d, _SLICE)]
+
+
+def _masked_quotients(x: Shared, rho: Ring, bits: int, out: Ring) -> None:
+    """``out = ((x_0 + x_1 + 2^bits) >> (bits + 1)) - rho`` (party 0), in place."""
+    offset, m = np.uint64(1 << bits), bits + 1
+    for i in range(x.shape[0]):
+        for s in _slices(x.shape[1]):
+            o = out[i, s]
+            np.add(x.a[i, s], x.b[i, s], out=o)
+            o += offset
+            np.right_shift(to_signed(o), m, out=to_signed(o))
+            o -= rho[i, s]
+
+
+def _shifted(words: Ring, bits: int, out: Ring) -> Ring:
+    """Arithmetic right shift of ring elements as signed words, into ``out``."""
+    np.right_shift(to_signed(words), bits, out=to_signed(out))
     return out
+
+
+def _test_sums(y: Shared, r: Ring, tmp: Ring) -> Ring:
+    """Per row and test ``t``: ``sum_k r[t, k] z_k`` with ``z = a (a + 2b + 1)``.
+
+    ``z`` is this party's additive share of ``y (y + 1)`` from its pair
+    ``(a, b) = (y_i, y_{i+1})``; it is formed one slice at a time in ``tmp``
+    and never stored whole.
+    """
+    n, d = y.shape
+    sums = np.zeros((n, r.shape[0]), dtype=np.uint64)
+    one = np.uint64(1)
+    for i in range(n):
+        a, b = y.a[i], y.b[i]
+        for s in _slices(d):
+            z = tmp[: s.stop - s.start]
+            np.add(b[s], b[s], out=z)
+            z += a[s]
+            z += one
+            z *= a[s]
+            sums[i] += np.einsum("tj,j->t", r[:, s], z)
+    return sums
 
 
 def _expect(words: Ring, size: int, index: int) -> Ring:

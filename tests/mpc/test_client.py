@@ -116,3 +116,29 @@ def test_third_party_cannot_confirm_a_guess_from_the_tags(setup) -> None:
     # ...but the tag party 1 broadcasts for x_2 is keyed: the guess cannot be checked
     assert s[1].digests[1] != plain
     assert s[1].digests[1] == s[2].digests[0]
+
+
+def _package_with_x2(keys, i, seed: bytes, x2: np.ndarray) -> bytes:
+    """Party ``i``'s (1 or 2) package of a client that picks ``x_2`` freely."""
+    from fedsec.mpc.client import _HEADER, _LABEL, _MAGIC, seal
+    from fedsec.mpc.params import terms_bytes
+
+    header = _HEADER.pack(_MAGIC, i, 5, 9, x2.size, terms_bytes(CFG))
+    body = bytes(16) + seed + x2.astype("<u8").tobytes()
+    return header + seal(keys[0].public_keys[i], _LABEL, header, body)
+
+
+@pytest.mark.parametrize("flip", [None, 0, 63])
+def test_the_two_holders_tags_of_x2_agree_only_on_equal_copies(flip) -> None:
+    """A client may send parties 1 and 2 different ``x_2`` (same seeds otherwise)."""
+    keys = generate_party_keys()
+    x2 = np.arange(101, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    other = x2.copy()
+    if flip is not None:
+        other[-1] ^= np.uint64(1) << np.uint64(flip)  # one bit, low or high
+    seed = bytes(range(32))
+    s1 = _open(keys, 1, _package_with_x2(keys, 1, seed, x2))
+    s2 = _open(keys, 2, _package_with_x2(keys, 2, seed, other))
+    np.testing.assert_array_equal(s1.x.b, x2)
+    assert len(s1.digests[1]) == 16
+    assert (s1.digests[1] == s2.digests[0]) == (flip is None)

@@ -105,14 +105,16 @@ def test_missing_tampered_and_inconsistent_clients_are_left_out(keys) -> None:
 
 
 def test_weights_are_clamped(keys) -> None:
-    x = np.full((3, 8), 0.1)
-    w = np.array([-5, 1_000_000, 7])
+    x = np.full((5, 8), 0.1)
+    # just above -2^63, W_max - w wraps: both sign bits are set, and it counts 0
+    w = np.array([-5, 1_000_000, 7, -(2**63) + 3, 2**63 - 1], dtype=object)
     cfg = ClipSumConfig(clip_norm=10.0, max_weight=100)
     res, _ = simulate_clip_and_sum(
         keys, 3, packages_for(keys, x, w, 3, cfg), 8, cfg, policy=LAX_POLICY
     )
-    assert res.weight == 0 + 100 + 7
-    np.testing.assert_allclose(res.total, np.full(8, 10.7), atol=1e-3)
+    assert res.weight == 0 + 100 + 7 + 0 + 100
+    tenth = round(0.1 * 2**16) / 2**16  # 0.1 in fixed point
+    np.testing.assert_allclose(res.total, np.full(8, 207 * tenth), atol=1e-3)
 
 
 def test_noise_has_the_configured_variance(keys) -> None:

@@ -151,3 +151,37 @@ def test_exchange_rejects_unknown_peer(tmp_path: Path) -> None:
     finally:
         for c in chans:
             c.close()
+
+
+def test_large_messages_both_ways_in_one_round_do_not_deadlock(tmp_path: Path) -> None:
+    """Parties 0 and 1 send each other 32 MB at once, far beyond socket buffers."""
+    chans, errs, _ = _mesh(make_throwaway_pki(tmp_path))
+    assert not errs
+    big = [np.full(1 << 22, i + 1, dtype=np.uint64) for i in range(3)]
+    got: list = [None] * 3
+
+    def party(i: int) -> None:
+        c = chans[i]
+        if i == 2:  # sends ahead: both frames wait in the peers' queues
+            c.exchange({0: np.arange(3, dtype=np.uint64)}, [])
+            got[2] = c.exchange({1: np.arange(5, dtype=np.uint64)}, [0, 1])
+            return
+        peer = 1 - i
+        got[i] = c.exchange({peer: big[i], 2: big[i][:7]}, [peer, 2])
+
+    ts = [threading.Thread(target=party, args=(i,)) for i in range(3)]
+    try:
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in ts)
+        np.testing.assert_array_equal(got[0][1], big[1])
+        np.testing.assert_array_equal(got[1][0], big[0])
+        np.testing.assert_array_equal(got[0][2], np.arange(3))
+        np.testing.assert_array_equal(got[1][2], np.arange(5))
+        np.testing.assert_array_equal(got[2][0], np.full(7, 1))
+        np.testing.assert_array_equal(got[2][1], np.full(7, 2))
+    finally:
+        for c in chans:
+            c.close()

@@ -132,8 +132,7 @@ def party_worker(index: int, work: Path, ports: list[int]) -> None:
 
 def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
     """PSI + sharing + training over mTLS, against float64 on the joined table."""
-    from fedsec.data.federated import server_test_set
-    from fedsec.data.vertical import column_groups, vertical_tables
+    from fedsec.data.vertical import column_groups, vertical_tables, vertical_test_set
     from fedsec.psi.local import final_lists
     from fedsec.psi.protocol import OutputMode, PsiTerms, match_tags
     from fedsec.vertical.holder import VerticalHolder
@@ -174,13 +173,8 @@ def breast_cancer_case(holders: int, terms: TrainTerms) -> dict[str, Any]:
         enc.decode(enc.encode(x)), enc.decode(enc.encode(y)), terms, SEED
     )
     w_exact = plaintext_train(x, y, terms, SEED, exact_sigmoid=True)
-    test = server_test_set("breast_cancer", 0.2, 42)
-    # the same standardisation as the holders' columns (train statistics)
-    from fedsec.data.federated import _global_split, standardise
-
-    tr, te = _global_split("breast_cancer", 0.2, 42)
-    _, xt = standardise(tr.x, te.x)
-    yt = np.asarray(test.y)
+    # the held-out rows, standardised like the holders' columns
+    xt, yt = vertical_test_set("breast_cancer")
 
     def acc(v: np.ndarray) -> float:
         return float(np.mean(((xt @ v[:-1] + v[-1]) > 0) == yt))

@@ -250,20 +250,7 @@ def _site_kit(
     for name in (SiteKit.AUTH_KEY, SiteKit.AUTH_PUB):
         if kit.path(name).exists() and not force:
             raise ExistsError(f"{kit.path(name)} exists; use --force to replace it")
-    with tempfile.TemporaryDirectory(dir=kit.root) as scratch:
-        auth = make_node_auth_key(Path(scratch), site.name)
-        write_file(
-            kit.path(SiteKit.AUTH_KEY),
-            auth.private_key.read_bytes(),
-            SECRET,
-            force=force,
-        )
-        write_file(
-            kit.path(SiteKit.AUTH_PUB),
-            auth.public_key.read_bytes(),
-            PUBLIC,
-            force=force,
-        )
+    new_auth_key(kit, site.name, force=force)
     verify_key = registry.new_signing_key(kit, force=force)
     write_file(
         kit.path(SiteKit.SUPERLINK_CA),
@@ -297,6 +284,24 @@ def _site_kit(
         force=force,
     )
     return verify_key
+
+
+def new_auth_key(kit: SiteKit, site: str, *, force: bool = False) -> None:
+    """Give ``kit`` a fresh SuperNode authentication key pair (private 0600)."""
+    with tempfile.TemporaryDirectory(dir=kit.root) as scratch:
+        auth = make_node_auth_key(Path(scratch), site)
+        write_file(
+            kit.path(SiteKit.AUTH_KEY),
+            auth.private_key.read_bytes(),
+            SECRET,
+            force=force,
+        )
+        write_file(
+            kit.path(SiteKit.AUTH_PUB),
+            auth.public_key.read_bytes(),
+            PUBLIC,
+            force=force,
+        )
 
 
 def node_config(spec: FederationSpec, site: SiteSpec) -> dict[str, Any]:

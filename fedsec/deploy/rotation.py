@@ -16,17 +16,15 @@ Both return the ``flwr`` lines the coordinator runs (``fedsec rotate-keys
 from __future__ import annotations
 
 import shlex
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fedsec.deploy import record, registry
-from fedsec.deploy.files import PUBLIC, SCRIPT, SECRET, write_file, write_text
+from fedsec.deploy.files import PUBLIC, SCRIPT, write_file, write_text
+from fedsec.deploy.kits import new_auth_key
 from fedsec.deploy.layout import Layout, SiteKit
 from fedsec.deploy.nodes import forget
 from fedsec.deploy.scripts import register_script
 from fedsec.errors import ConfigError
-from fedsec.pki import make_node_auth_key
 
 
 @dataclass
@@ -80,20 +78,7 @@ def rotate(
         raise ConfigError(f"{kit.root}: the kit of site {site!r} is not here")
     change = Change(site)
     if auth:
-        with tempfile.TemporaryDirectory(dir=kit.root) as scratch:
-            pair = make_node_auth_key(Path(scratch), site)
-            write_file(
-                kit.path(SiteKit.AUTH_KEY),
-                pair.private_key.read_bytes(),
-                SECRET,
-                force=True,
-            )
-            write_file(
-                kit.path(SiteKit.AUTH_PUB),
-                pair.public_key.read_bytes(),
-                PUBLIC,
-                force=True,
-            )
+        new_auth_key(kit, site, force=True)
         write_file(
             layout.coordinator.site_key(site),
             kit.path(SiteKit.AUTH_PUB).read_bytes(),

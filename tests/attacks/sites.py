@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pytest
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
 from clients import secagg_handlers as h
@@ -22,16 +21,6 @@ from fedsec.errors import AbortError
 from fedsec.flower.secagg import DP_RECORD, PROTOCOL_RECORD, SITES_RECORD, message_type
 from fedsec.secagg.messages import ClientMessage, ServerMessage, parse_client_message
 from fedsec.secagg.stages import Stage
-
-
-@pytest.fixture
-def task_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages take their run id from the task identity a runtime sets."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
 
 
 class Refused(Exception):

@@ -50,13 +50,8 @@ SITES = [f"site{i}" for i in range(6)]
 
 
 @pytest.fixture(autouse=True)
-def _outside_a_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages take their run id from the task identity a runtime would set."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+def _outside_a_runtime(task_identity: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site outside any runtime: only the node config it is given counts."""
     monkeypatch.delenv(SIM_SITES_ENV, raising=False)
     monkeypatch.delenv("FLWR_HOME", raising=False)
 

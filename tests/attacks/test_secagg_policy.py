@@ -33,9 +33,7 @@ from fedsec.secagg.local import LocalFederation
 from fedsec.secagg.messages import AdvertiseKeys, AdvertiseKeysRequest
 from fedsec.secagg.server import SecAggServer
 from fedsec.secagg.stages import Stage
-from tests.attacks.sites import HandlerSite, Refused, run_protocol, task_identity
-
-__all__ = ["task_identity"]
+from tests.attacks.sites import HandlerSite, Refused, run_protocol
 
 VICTIM, OTHER = 101, 202
 DIM = 16

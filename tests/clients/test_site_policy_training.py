@@ -40,16 +40,6 @@ def _no_simulated_sites(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SIM_SITES_ENV, raising=False)
 
 
-@pytest.fixture
-def _task_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages take their run id from the task identity a runtime sets."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-
-
 def context(**policy: Any) -> Context:
     node = NODE | {f"policy-{k.replace('_', '-')}": v for k, v in policy.items()}
     return Context(
@@ -116,7 +106,7 @@ def test_policy_keys_in_the_request_are_ignored() -> None:
 
 
 # ------------------------------------------------------- the train handler
-@pytest.mark.usefixtures("_task_identity")
+@pytest.mark.usefixtures("task_identity")
 @pytest.mark.parametrize("dp_mode", ["none", "central"])
 def test_require_dp_refuses_training_in_the_clear(dp_mode: str) -> None:
     reply = handle({"dp-mode": dp_mode, "local-epochs": 1}, context(require_dp=True))
@@ -125,14 +115,14 @@ def test_require_dp_refuses_training_in_the_clear(dp_mode: str) -> None:
     assert "policy-require-dp" in reply.error.reason
 
 
-@pytest.mark.usefixtures("_task_identity")
+@pytest.mark.usefixtures("task_identity")
 def test_a_site_not_in_plain_mode_refuses_train() -> None:
     reply = handle({"local-epochs": 1}, context(modes="semi_honest"))
     assert reply.has_error()
     assert "policy-modes" in reply.error.reason
 
 
-@pytest.mark.usefixtures("_task_identity")
+@pytest.mark.usefixtures("task_identity")
 @pytest.mark.filterwarnings("ignore")
 def test_the_handler_refuses_too_little_local_noise() -> None:
     reply = handle(LOCAL_DP, context(require_dp=True, min_noise_multiplier=1.0))
@@ -140,7 +130,7 @@ def test_the_handler_refuses_too_little_local_noise() -> None:
     assert "policy-min-noise-multiplier" in reply.error.reason
 
 
-@pytest.mark.usefixtures("_task_identity")
+@pytest.mark.usefixtures("task_identity")
 @pytest.mark.filterwarnings("ignore")
 def test_the_handler_trains_when_the_policy_allows() -> None:
     plain = handle({"local-epochs": 1}, context())

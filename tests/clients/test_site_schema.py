@@ -35,16 +35,6 @@ def _no_simulated_sites(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SIM_SITES_ENV, raising=False)
 
 
-@pytest.fixture
-def _task_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages take their run id from the task identity a runtime sets."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
-
-
 def test_the_request_schema_unless_the_site_pinned_another(tmp_path: Path) -> None:
     asked = Schema.from_mapping(clinic())
     config = {SCHEMA_KEY: asked.to_json()}
@@ -94,7 +84,7 @@ def _plain_request() -> Message:
     )
 
 
-@pytest.mark.usefixtures("_task_identity")
+@pytest.mark.usefixtures("task_identity")
 def test_plain_statistics_in_the_clear_only_where_the_policy_allows() -> None:
     reply = plain_statistics(_plain_request(), _context())
     assert not reply.has_error()

@@ -17,15 +17,7 @@ from flwr.serverapp import Grid
 
 from fedsec.flower.exchange import send_and_collect
 
-
-@pytest.fixture(autouse=True)
-def _run_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages take their run id from the task identity a ServerApp sets."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
-    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
-    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+pytestmark = pytest.mark.usefixtures("task_identity")
 
 
 class ScriptedGrid(Grid):

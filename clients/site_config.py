@@ -24,6 +24,7 @@ from typing import Any
 from flwr.app import Context
 
 from fedsec.errors import ConfigError
+from fedsec.files import read_bounded
 from fedsec.policy import SitePolicy, TrustAnchors
 
 SIM_SITES_ENV = "FEDSEC_SIM_SITES"
@@ -87,13 +88,10 @@ def _mtime(path: Path) -> float:
 def _read_site_file(path: str, mtime: float) -> dict[str, Any]:
     if mtime < 0:
         return {}
+    data = read_bounded(path, _MAX_FILE, "a site's node-config file")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_FILE + 1)
-        if len(data) > _MAX_FILE:
-            raise ConfigError(f"{path}: a site's node-config file is at most 64 KiB")
         return tomllib.loads(data.decode())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable node-config file ({exc})") from None
 
 

@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsec.errors import ConfigError, PolicyError
+from fedsec.files import read_bounded
 
 MODES = ("plain", "semi_honest", "active", "mpc", "vertical")
 PREFIX = "policy-"
@@ -337,14 +338,7 @@ def _path(node_config: Mapping[str, Any], key: str) -> Path | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_POLICY_FILE + 1)
-    except OSError as exc:
-        reason = exc.strerror or "unreadable"
-        raise ConfigError(f"{path}: cannot read the site policy ({reason})") from None
-    if len(data) > _MAX_POLICY_FILE:
-        raise ConfigError(f"{path}: a site policy file is at most 64 KiB")
+    data = read_bounded(path, _MAX_POLICY_FILE, "the site policy")
     try:
         values = tomllib.loads(data.decode())
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from fedsec.data.datasets import TaskKind
 from fedsec.errors import SchemaError
+from fedsec.files import read_bounded
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "schemas"
 MAX_SCHEMA_BYTES = 1 << 20
@@ -275,14 +276,7 @@ def load_schema(path: str | Path) -> Schema:
     import yaml
 
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_SCHEMA_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SchemaError(f"{path}: cannot read the schema ({reason})") from None
-    if len(raw) > MAX_SCHEMA_BYTES:
-        raise SchemaError(f"{path}: a schema file is at most {MAX_SCHEMA_BYTES} bytes")
+    raw = read_bounded(path, MAX_SCHEMA_BYTES, "the schema", SchemaError)
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsec.errors import ConfigError
+from fedsec.files import read_bounded
 
 SECRET = 0o600
 PUBLIC = 0o644
@@ -79,13 +80,7 @@ def write_json(path: Path, value: Any, *, force: bool = False) -> Path:
 
 def read_json(path: Path, limit: int = 1 << 20) -> Any:
     """Read a JSON file of at most ``limit`` bytes; one-line errors."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > limit:
-        raise ConfigError(f"{path}: larger than {limit} bytes")
+    data = read_bounded(path, limit, "a JSON file")
     try:
         return json.loads(data)
     except ValueError:

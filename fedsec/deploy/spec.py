@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from fedsec.errors import ConfigError
+from fedsec.files import read_bounded
 from fedsec.mpc.shares import PARTIES
 from fedsec.policy import SitePolicy
 
@@ -117,13 +118,7 @@ class FederationSpec:
 
 def load_spec(path: Path) -> FederationSpec:
     """Read and check a federation file (at most 1 MiB of YAML)."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: a federation file is at most 1 MiB")
+    data = read_bounded(path, MAX_FILE_BYTES, "a federation file")
     try:
         raw = yaml.safe_load(data.decode())
     except (UnicodeDecodeError, yaml.YAMLError) as exc:

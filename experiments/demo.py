@@ -41,6 +41,8 @@ NUM_SUPERNODES = 10
 DROPPING_SITE = 3
 HEADLINE = {
     "num-server-rounds": "5",
+    # the engine registers its nodes while the ServerApp starts: wait for all
+    "min-available-nodes": str(NUM_SUPERNODES),
     "secagg-mode": "'semi_honest'",
     "dp-mode": "'distributed'",
     "dp-noise-multiplier": "1.0",

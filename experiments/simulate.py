@@ -53,6 +53,17 @@ def quiet_flower_env() -> None:
     os.environ.setdefault("FLWR_HOME", str(ROOT / ".flwr"))
 
 
+def _with_federation_size(cfg: RunConfig, num_clients: int) -> RunConfig:
+    """Wait for every simulated site unless the config names a number itself.
+
+    Flower's engine registers its nodes one by one while the ServerApp runs;
+    a first round that sampled too early would train on a part of them.
+    """
+    if cfg.strategy.min_available_nodes:
+        return cfg
+    return replace(cfg, strategy=replace(cfg.strategy, min_available_nodes=num_clients))
+
+
 def _with_site_keys(cfg: RunConfig, num_clients: int) -> RunConfig:
     """Active secure aggregation and MPC: make sure the simulated sites have keys.
 
@@ -283,7 +294,12 @@ def simulate_many(
     if sum(1 for c in cfgs if c.secagg.enabled) > 1:
         raise FedsecError("one simulation serves at most one secure-aggregation run")
     resources = resources or SimulationResources()
-    cfgs = [_with_party_pki(_with_site_keys(c, num_clients)) for c in cfgs]
+    cfgs = [
+        _with_party_pki(
+            _with_site_keys(_with_federation_size(c, num_clients), num_clients)
+        )
+        for c in cfgs
+    ]
     if any(c.mpc.enabled or c.vertical.enabled for c in cfgs):
         # the three compute parties must run at the same time: at least three
         # concurrent ClientApps (Ray CPUs are logical; two cores suffice)

@@ -99,6 +99,9 @@ class StrategyConfig:
     name: str = "fedavg"
     fraction_train: float = 1.0
     min_nodes: int = 2
+    # the federation's size: every mode waits for this many connected sites
+    # before it starts (0: min_nodes); a simulation sets its number of sites
+    min_available_nodes: int = 0
     proximal_mu: float = 0.01
     server_learning_rate: float = 0.1
     server_momentum: float = 0.9
@@ -110,6 +113,15 @@ class StrategyConfig:
                 f"fraction-train must lie in (0, 1], got {self.fraction_train}"
             )
         _positive("min-nodes", self.min_nodes)
+        if self.min_available_nodes < 0:
+            raise ConfigError(
+                f"min-available-nodes must be >= 0, got {self.min_available_nodes}"
+            )
+
+    @property
+    def available_nodes(self) -> int:
+        """Sites that must be connected before the run starts and each round samples."""
+        return max(self.min_nodes, self.min_available_nodes)
 
 
 SECAGG_MODES = ("none", "semi_honest", "active")
@@ -697,6 +709,7 @@ _FLAT_KEYS: dict[str, tuple[str, str]] = {
     "strategy": ("strategy", "name"),
     "fraction-train": ("strategy", "fraction_train"),
     "min-nodes": ("strategy", "min_nodes"),
+    "min-available-nodes": ("strategy", "min_available_nodes"),
     "proximal-mu": ("strategy", "proximal_mu"),
     "server-learning-rate": ("strategy", "server_learning_rate"),
     "server-momentum": ("strategy", "server_momentum"),

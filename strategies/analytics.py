@@ -105,7 +105,7 @@ def run_analytics(
     ``secure`` defaults to whether the run config sets a ``secagg-mode``.
     """
     started = time.perf_counter()
-    _, nodes = sample_nodes(grid, cfg.strategy.min_nodes, 0)
+    _, nodes = sample_nodes(grid, cfg.strategy.available_nodes, 0)
     layout = Layout.of(schema, cfg.analytics.frac_bits, cfg.analytics.max_rows)
     config = request_config(cfg, schema)
     secure = cfg.secagg.enabled if secure is None else secure

@@ -16,14 +16,19 @@ strategy's ``aggregate_train``.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from flwr.app import Message
 from flwr.serverapp import Grid
 
+from fedsec.errors import AbortError
 from fedsec.flower.exchange import send_and_collect
 from fedsec.flower.records import content_bytes
+
+_log = logging.getLogger("fedsec")
 
 
 @dataclass
@@ -92,6 +97,35 @@ def max_epsilon(replies: list[Message]) -> float | None:
         if "metrics" in r.content and "epsilon" in r.content["metrics"]
     ]
     return max(values) if values else None
+
+
+def wait_for_nodes(grid: Grid, least: int, timeout: float) -> int:
+    """Wait until ``least`` nodes are connected; how many are.
+
+    SuperNodes join at their own pace, and even the simulation engine
+    registers its nodes one by one while the ServerApp already runs: a mode
+    that looked only once could start with a part of the federation (and
+    account a smaller sampling rate). Logs the count every 10 s while waiting.
+
+    Raises
+    ------
+    AbortError
+        If fewer than ``least`` are connected after ``timeout`` seconds.
+    """
+    started = time.monotonic()
+    said = started
+    while (connected := len(list(grid.get_node_ids()))) < least:
+        now = time.monotonic()
+        if now - started > timeout:
+            raise AbortError(
+                f"{connected} of the {least} sites needed are connected after "
+                f"{timeout:g} s (min-nodes, min-available-nodes)"
+            )
+        if now - said >= 10.0:
+            _log.info("waiting for sites: %d of %d connected", connected, least)
+            said = now
+        time.sleep(0.05)
+    return connected
 
 
 def client_sample_rate(grid: Grid, sampled: int) -> float:

@@ -36,7 +36,7 @@ def _common(cfg: StrategyConfig) -> dict[str, float | int]:
         # federated evaluation is optional; the server evaluates the global model
         "fraction_evaluate": 0.0,
         "min_train_nodes": cfg.min_nodes,
-        "min_available_nodes": cfg.min_nodes,
+        "min_available_nodes": cfg.available_nodes,
     }
 
 

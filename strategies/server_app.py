@@ -32,7 +32,7 @@ from fedsec.flower.records import record_to_weights, weights_to_record
 from fedsec.models import EvalResult, build_model, evaluate, get_weights, set_weights
 from strategies.analytics import AnalyticsOutcome, require_statistics, run_analytics
 from strategies.backend_factory import build_backend
-from strategies.backends import AggregationBackend
+from strategies.backends import AggregationBackend, wait_for_nodes
 from strategies.factory import build_strategy
 from strategies.loop import History, RoundRecord, run_rounds
 from strategies.run_output import RunOutput
@@ -164,7 +164,12 @@ def analyse(grid: Grid, cfg: RunConfig) -> AnalyticsOutcome:
 
 
 def run_mode(grid: Grid, cfg: RunConfig) -> History | AnalyticsOutcome:
-    """Train, or compute the federation's statistics (``mode``)."""
+    """Train, or compute the federation's statistics (``mode``).
+
+    Waits first for the federation (``min-available-nodes``, at least
+    ``min-nodes``) so that the first round samples from all of it.
+    """
+    wait_for_nodes(grid, cfg.strategy.available_nodes, cfg.round_timeout)
     if cfg.mode == "analytics":
         return analyse(grid, cfg)
     return run(grid, cfg)

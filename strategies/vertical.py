@@ -47,6 +47,7 @@ from fedsec.flower.vertical import (
     VERTICAL_RECORD,
 )
 from fedsec.models import EvalResult
+from strategies.backends import wait_for_nodes
 from strategies.loop import History, RoundRecord
 from strategies.mpc_backend import PartyDirectory, discover_parties
 
@@ -157,21 +158,14 @@ def _evaluate(cfg: RunConfig, weights: np.ndarray) -> EvalResult:
     return EvalResult(loss, float(np.mean((z > 0) == y)), len(y))
 
 
-def wait_for_nodes(grid: Grid, least: int, timeout: float) -> None:
-    """Wait until ``least`` nodes are connected (as Flower's strategies do)."""
-    deadline = time.monotonic() + timeout
-    while len(list(grid.get_node_ids())) < least:
-        if time.monotonic() > deadline:
-            raise AbortError(f"fewer than {least} nodes connected after {timeout} s")
-        time.sleep(0.2)
-
-
 def run_vertical(grid: Grid, cfg: RunConfig) -> History:
     """Run one vertical training session over ``grid``; its history."""
     v = cfg.vertical
     started = time.perf_counter()
     # the parties and the holders (a node may be both)
-    wait_for_nodes(grid, max(3, v.holders, cfg.strategy.min_nodes), cfg.round_timeout)
+    wait_for_nodes(
+        grid, max(3, v.holders, cfg.strategy.available_nodes), cfg.round_timeout
+    )
     config = ConfigRecord(cfg.client_mapping())  # type: ignore[arg-type]
     relay = _Relay(grid, config, cfg.round_timeout)
     parties, down, up = discover_parties(grid, config, cfg.round_timeout)

@@ -51,6 +51,7 @@ def test_ints_are_accepted_for_floats() -> None:
         ({"num-server-rounds": 0}, "must be positive"),
         ({"test-fraction": 1.5}, "test-fraction must lie in (0, 1)"),
         ({"fraction-train": 0.0}, "fraction-train"),
+        ({"min-available-nodes": -1}, "min-available-nodes must be >= 0"),
         ({"strategy": "bulyan"}, "strategy must be one of"),
         (
             {"secagg-graph": "ring"},
@@ -65,6 +66,14 @@ def test_bad_values_are_refused_with_the_key_named(
         ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")
     ):
         RunConfig.from_mapping(mapping)
+
+
+def test_the_federation_waited_for_is_at_least_min_nodes() -> None:
+    assert RunConfig.from_mapping({}).strategy.available_nodes == 2
+    cfg = RunConfig.from_mapping({"min-nodes": 3, "min-available-nodes": 10})
+    assert cfg.strategy.available_nodes == 10
+    cfg = RunConfig.from_mapping({"min-nodes": 5, "min-available-nodes": 4})
+    assert cfg.strategy.available_nodes == 5
 
 
 def test_secagg_graph_defaults_to_auto_and_parses_every_kind() -> None:

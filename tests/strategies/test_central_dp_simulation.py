@@ -25,6 +25,9 @@ def test_central_dp_reports_the_accountants_epsilon_and_still_learns() -> None:
     # the learning visible in every run (with five, 0.2, one run in a few
     # ended near 0.76)
     history = simulate(cfg, num_clients=10)
+    # every round samples all ten: the first does not start before the
+    # engine has registered them (it registers its nodes one by one)
+    assert [r.extra["replies"] for r in history.rounds] == [10, 10, 10]
     eps = [r.extra["epsilon"] for r in history.rounds]
     expected = [epsilon(k, 0.5, 1.0, 1e-5, "rdp") for k in (1, 2, 3)]
     assert eps == pytest.approx(expected)

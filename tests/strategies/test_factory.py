@@ -45,3 +45,10 @@ def test_registry_matches_config_names() -> None:
 
     assert set(LINEAR_STRATEGIES) == set(LINEAR_STRATEGY_NAMES)
     assert set(ROBUST_STRATEGIES) == set(ROBUST_STRATEGY_NAMES)
+
+
+def test_the_strategy_waits_for_the_federation_and_samples_at_least_min_nodes() -> None:
+    strategy = build_strategy(StrategyConfig(min_nodes=3, min_available_nodes=10))
+    assert isinstance(strategy, FedAvg)
+    assert strategy.min_available_nodes == 10
+    assert strategy.min_train_nodes == 3

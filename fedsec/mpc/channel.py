@@ -2,9 +2,11 @@
 
 One call to :meth:`Channel.exchange` is one protocol round: a party hands over
 everything it sends in that round (one batched message per peer) and receives
-one message from each peer it expects to hear from. Implementations count
-bytes and rounds per party. Messages are uint64 arrays; their shape travels
-with them.
+one message from each peer it expects to hear from. A large one-way message
+may be streamed as more calls with ``counts_round=False``, so that the
+receiver works on its first blocks while the rest travel. Implementations
+count bytes and rounds per party. Messages are uint64 arrays; their shape
+travels with them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class ChannelStats:
     messages_sent
         Number of messages sent.
     rounds
-        Number of :meth:`Channel.exchange` calls that moved any message.
+        Number of :meth:`Channel.exchange` calls that moved any message,
+        except the further blocks of a streamed message.
     """
 
     bytes_sent: int = 0
@@ -35,12 +38,17 @@ class ChannelStats:
     messages_sent: int = 0
     rounds: int = 0
 
-    def record(self, sent: Mapping[int, Ring], received: Mapping[int, Ring]) -> None:
-        """Add one round's traffic."""
+    def record(
+        self,
+        sent: Mapping[int, Ring],
+        received: Mapping[int, Ring],
+        counts_round: bool = True,
+    ) -> None:
+        """Add one exchange's traffic (a round unless ``counts_round`` is false)."""
         self.bytes_sent += sum(int(m.nbytes) for m in sent.values())
         self.bytes_received += sum(int(m.nbytes) for m in received.values())
         self.messages_sent += len(sent)
-        if sent or received:
+        if (sent or received) and counts_round:
             self.rounds += 1
 
 
@@ -58,9 +66,16 @@ class Channel(Protocol):
         ...
 
     def exchange(
-        self, outgoing: Mapping[int, Ring], expect: Sequence[int]
+        self,
+        outgoing: Mapping[int, Ring],
+        expect: Sequence[int],
+        *,
+        counts_round: bool = True,
     ) -> dict[int, Ring]:
         """Run one round: send ``outgoing[peer]`` to each peer, receive from ``expect``.
+
+        ``counts_round=False``: a further block of a message streamed in
+        this round (not counted as a round in :attr:`stats`).
 
         Raises
         ------

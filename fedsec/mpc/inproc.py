@@ -70,7 +70,11 @@ class InProcessChannel:
         return self._stats
 
     def exchange(
-        self, outgoing: Mapping[int, Ring], expect: Sequence[int]
+        self,
+        outgoing: Mapping[int, Ring],
+        expect: Sequence[int],
+        *,
+        counts_round: bool = True,
     ) -> dict[int, Ring]:
         """Send to and receive from peers in one round."""
         for peer in (*outgoing, *expect):
@@ -79,5 +83,5 @@ class InProcessChannel:
         for peer, message in outgoing.items():
             self._network._send(self._index, peer, message)
         received = {peer: self._network._recv(peer, self._index) for peer in expect}
-        self._stats.record(outgoing, received)
+        self._stats.record(outgoing, received, counts_round)
         return received

@@ -16,7 +16,10 @@ The check (two rounds, one message of the inputs' size):
    (SecureML's local truncation). Party 0 masks ``A >> m`` with words ``rho``
    it shares with party 1 and sends the difference to party 2:
    ``(A >> m - rho, rho, B >> m)`` is a replicated sharing of ``y``. In the
-   same round party 0 sends both parties a fresh 256-bit seed.
+   same round party 0 sends both parties a fresh 256-bit seed, first; the
+   difference follows in blocks of rows, each folded into party 2's test sums
+   as it arrives (the round is streamed, so the parties' arithmetic and the
+   transfer overlap).
 2. Every ``y`` is in {-1, 0} if and only if ``sum_k r_k y_k (y_k + 1) = 0``
    for random ``r`` (expanded from the seed, drawn after the inputs were
    fixed), tested with ``T`` independent vectors ``r``. The squares are
@@ -132,6 +135,11 @@ def check_ranges(
     also guaranteed ``sum_k x_k^2 < 9 d 4^bits`` exactly (no wrap-around).
     ``scratch`` holds the ``(n, d)`` work arrays (a party passes its own, kept
     across sessions); the inputs are not modified.
+
+    Round 1 is streamed: party 0 sends the seed first, then ``y0`` in blocks
+    of rows as it computes them, and party 2 folds each block into its test
+    sums as it arrives, so party 0's arithmetic, the transfer and party 2's
+    arithmetic overlap instead of following one another.
     """
     if x.a.ndim != 2:
         raise ProtocolError("range check expects clients by coordinates", stage="range")
@@ -139,38 +147,43 @@ def check_ranges(
     m = bits + 1
     tests = num_tests(bits)
     buf = Scratch() if scratch is None else scratch
+    blocks = _row_blocks(n, d)
+    r = buf.take("range.tests", (tests, d))
+    tmp = buf.take("range.slice", (min(d, _SLICE),))
+    sums = np.zeros((n, tests), dtype=np.uint64)
     # Round 1: a replicated sharing of y and a common seed. v = x + 2^l only
     # changes component 0, which party 0 adds into A; B = x_2 is unchanged.
-    # Each party prepares what it can before it waits.
     if rt.index == 0:
-        out = buf.take("range.message", (_SEED_WORDS + n * d,))  # seed, then y0
-        seed_words = out[:_SEED_WORDS]
-        seed_words[:] = np.frombuffer(secrets.token_bytes(KEY_BYTES), np.uint64)
-        rho = rt.randomness.pair_random(1, (n, d), out=buf.take("range.pair", (n, d)))
-        y0 = out[_SEED_WORDS:].reshape(n, d)
-        _masked_quotients(x, rho, bits, y0)
+        seed_words = np.frombuffer(secrets.token_bytes(KEY_BYTES), np.uint64)
+        rt.channel.exchange({1: seed_words, 2: seed_words}, [])
+        _test_vectors(seed_words, r)
         # Party 2 reads y0 only until it sends its sums in round 2, which this
         # party awaits: the buffer is free again before this call returns.
-        rt.channel.exchange({1: seed_words, 2: out}, [])
-        y = Shared(y0, rho)
+        y0 = buf.take("range.message", (n, d))
+        rho = buf.take("range.pair", (n, d))
+        for rows in blocks:
+            rt.randomness.pair_random(1, rho[rows].shape, out=rho[rows])
+            _masked_quotients(x.a[rows], x.b[rows], rho[rows], bits, y0[rows])
+            rt.channel.exchange({2: y0[rows].reshape(-1)}, [], counts_round=False)
+            _test_sums(y0[rows], rho[rows], r, tmp, sums[rows])
     elif rt.index == 1:
-        rho = rt.randomness.pair_random(0, (n, d), out=buf.take("range.pair", (n, d)))
-        y = Shared(rho, _shifted(x.b, m, buf.take("range.own", (n, d))))
+        rho = buf.take("range.pair", (n, d))
+        for rows in blocks:
+            rt.randomness.pair_random(0, rho[rows].shape, out=rho[rows])
+        own = _shifted(x.b, m, buf.take("range.own", (n, d)))
         got = rt.channel.exchange({}, [0])[0]
-        seed_words = _expect(got, _SEED_WORDS, rt.index)
+        _test_vectors(_expect(got, _SEED_WORDS, rt.index), r)
+        _test_sums(rho, own, r, tmp, sums)
     else:
         own = _shifted(x.a, m, buf.take("range.own", (n, d)))
         got = rt.channel.exchange({}, [0])[0]
-        _expect(got, _SEED_WORDS + n * d, rt.index)
-        seed_words, y0 = got[:_SEED_WORDS], got[_SEED_WORDS:].reshape(n, d)
-        y = Shared(own, y0)
-    seed = np.ascontiguousarray(seed_words).tobytes()
+        _test_vectors(_expect(got, _SEED_WORDS, rt.index), r)
+        for rows in blocks:
+            got = rt.channel.exchange({}, [0], counts_round=False)[0]
+            block = _expect(got, (rows.stop - rows.start) * d, rt.index)
+            _test_sums(own[rows], block.reshape(-1, d), r, tmp, sums[rows])
     # Round 2: reveal sum_k r_k y_k (y_k + 1) for each client and test.
-    r = buf.take("range.tests", (tests, d))
-    for t in range(tests):
-        keystream_words(seed, t, d, out=r[t])
     with np.errstate(over="ignore"):
-        sums = _test_sums(y, r, buf.take("range.slice", (min(d, _SLICE),)))
         mine = (sums + rt.randomness.zero_share((n, tests))).ravel()
     sums_from = rt.channel.exchange({rt.prev: mine, rt.next: mine}, [rt.prev, rt.next])
     with np.errstate(over="ignore"):
@@ -178,6 +191,22 @@ def check_ranges(
         for p in (rt.prev, rt.next):
             total += _expect(sums_from[p], n * tests, rt.index)
     return np.asarray(~np.any(total.reshape(n, tests), axis=1), dtype=np.bool_)
+
+
+_BLOCK_WORDS = 1 << 17
+"""Words of ``y0`` per streamed block (at least one row): 1 MiB."""
+
+
+def _row_blocks(n: int, d: int) -> list[slice]:
+    step = max(1, _BLOCK_WORDS // d)
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _test_vectors(seed_words: Ring, r: Ring) -> None:
+    """The ``T`` random test vectors ``r`` expanded from the common seed."""
+    seed = np.ascontiguousarray(seed_words).tobytes()
+    for t in range(r.shape[0]):
+        keystream_words(seed, t, r.shape[1], out=r[t])
 
 
 _SLICE = 1 << 15
@@ -188,13 +217,13 @@ def _slices(d: int) -> list[slice]:
     return [slice(s, min(s + _SLICE, d)) for s in range(0, d, _SLICE)]
 
 
-def _masked_quotients(x: Shared, rho: Ring, bits: int, out: Ring) -> None:
-    """``out = ((x_0 + x_1 + 2^bits) >> (bits + 1)) - rho`` (party 0), in place."""
+def _masked_quotients(x0: Ring, x1: Ring, rho: Ring, bits: int, out: Ring) -> None:
+    """``out = ((x0 + x1 + 2^bits) >> (bits + 1)) - rho`` (party 0), in place."""
     offset, m = np.uint64(1 << bits), bits + 1
-    for i in range(x.shape[0]):
-        for s in _slices(x.shape[1]):
+    for i in range(x0.shape[0]):
+        for s in _slices(x0.shape[1]):
             o = out[i, s]
-            np.add(x.a[i, s], x.b[i, s], out=o)
+            np.add(x0[i, s], x1[i, s], out=o)
             o += offset
             np.right_shift(to_signed(o), m, out=to_signed(o))
             o -= rho[i, s]
@@ -206,18 +235,17 @@ def _shifted(words: Ring, bits: int, out: Ring) -> Ring:
     return out
 
 
-def _test_sums(y: Shared, r: Ring, tmp: Ring) -> Ring:
-    """Per row and test ``t``: ``sum_k r[t, k] z_k`` with ``z = a (a + 2b + 1)``.
+def _test_sums(ya: Ring, yb: Ring, r: Ring, tmp: Ring, sums: Ring) -> None:
+    """Per row and test ``t``: ``sums[row, t] += sum_k r[t, k] z_k``.
 
-    ``z`` is this party's additive share of ``y (y + 1)`` from its pair
-    ``(a, b) = (y_i, y_{i+1})``; it is formed one slice at a time in ``tmp``
-    and never stored whole.
+    ``z = a (a + 2b + 1)`` is this party's additive share of ``y (y + 1)`` from its pair
+    ``(a, b) = (y_i, y_{i+1})`` (rows of ``ya`` and ``yb``); it is formed one
+    slice at a time in ``tmp`` and never stored whole.
     """
-    n, d = y.shape
-    sums = np.zeros((n, r.shape[0]), dtype=np.uint64)
+    n, d = ya.shape
     one = np.uint64(1)
     for i in range(n):
-        a, b = y.a[i], y.b[i]
+        a, b = ya[i], yb[i]
         for s in _slices(d):
             z = tmp[: s.stop - s.start]
             np.add(b[s], b[s], out=z)
@@ -225,10 +253,10 @@ def _test_sums(y: Shared, r: Ring, tmp: Ring) -> Ring:
             z += one
             z *= a[s]
             sums[i] += np.einsum("tj,j->t", r[:, s], z)
-    return sums
 
 
 def _expect(words: Ring, size: int, index: int) -> Ring:
+    """``words`` if it is a flat ``uint64`` message of ``size`` words."""
     if words.dtype != np.uint64 or words.ndim != 1 or words.size != size:
         raise ProtocolError(
             "malformed range-check message", stage="range", node_id=index

@@ -290,7 +290,11 @@ class TlsChannel:
         return self._stats
 
     def exchange(
-        self, outgoing: Mapping[int, Ring], expect: Sequence[int]
+        self,
+        outgoing: Mapping[int, Ring],
+        expect: Sequence[int],
+        *,
+        counts_round: bool = True,
     ) -> dict[int, Ring]:
         """Send to and receive from peers in one round.
 
@@ -334,7 +338,7 @@ class TlsChannel:
             listening = [s for p, s in self._in.items() if not self._readers[p].closed]
             readable, ready, _ = select.select(listening, sending, [], left)
         received = {peer: self._readers[peer].frames.popleft() for peer in expect}
-        self._stats.record(outgoing, received)
+        self._stats.record(outgoing, received, counts_round)
         return received
 
     def close(self) -> None:

@@ -36,9 +36,13 @@ class RecordingChannel:
         return self.inner.stats
 
     def exchange(
-        self, outgoing: Mapping[int, Ring], expect: Sequence[int]
+        self,
+        outgoing: Mapping[int, Ring],
+        expect: Sequence[int],
+        *,
+        counts_round: bool = True,
     ) -> dict[int, Ring]:
-        got = self.inner.exchange(outgoing, expect)
+        got = self.inner.exchange(outgoing, expect, counts_round=counts_round)
         self.received.extend(got[p] for p in sorted(got))
         return got
 

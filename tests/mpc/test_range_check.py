@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fedsec.errors import ConfigError
+from fedsec.mpc import range_check
 from fedsec.mpc.client import client_share
 from fedsec.mpc.clip_and_sum import ClipSumConfig
 from fedsec.mpc.keys import generate_party_keys
@@ -76,9 +77,19 @@ def test_the_wrap_around_coordinate_is_refused() -> None:
     assert got.tolist() == [True, False, False]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_any_shares_a_client_picks_are_sound(seed: int) -> None:
-    """Accepted rows are below 3 * 2^l, whatever the three components are."""
+@pytest.mark.parametrize(
+    ("seed", "block_rows"), [(0, None), (1, None), (2, 5), (3, 1)]
+)
+def test_any_shares_a_client_picks_are_sound(
+    seed: int, block_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted rows are below 3 * 2^l, whatever the three components are.
+
+    ``block_rows``: party 0 streams its message in blocks of that many rows
+    (13 and 64 blocks here; ``None``: the default, one block).
+    """
+    if block_rows is not None:
+        monkeypatch.setattr(range_check, "_BLOCK_WORDS", 8 * block_rows)
     rng = np.random.default_rng(seed)
     n, d = 64, 8
     limit = 3 * 2**BITS
@@ -104,6 +115,21 @@ def test_any_shares_a_client_picks_are_sound(seed: int) -> None:
     assert 0 < got.sum() < n  # not vacuous: some rows pass, some do not
     for j in np.flatnonzero(got):
         assert np.all(np.abs(x[j].astype(object)) < limit), (j, x[j])
+
+
+def test_a_streamed_block_is_traffic_but_not_a_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(range_check, "_BLOCK_WORDS", 50)  # one row per block
+    rows = np.zeros((4, 50), dtype=np.int64)
+    rows[2, 3] = 2**40
+    x = views(split(from_signed(rows)))
+    out, _ = run(lambda rt, xs: check_ranges(rt, xs, BITS), x)
+    assert [v.tolist() for v in out.outputs] == [[True, True, False, True]] * 3
+    sent = out.stats
+    assert [s.rounds for s in sent] == [2, 2, 2]
+    assert sent[0].messages_sent == 2 + 4 + 2  # seeds, 4 blocks, sums
+    assert sent[0].bytes_sent >= 4 * 50 * 8
 
 
 def test_num_tests_reach_40_bits() -> None:

@@ -77,9 +77,7 @@ def test_the_wrap_around_coordinate_is_refused() -> None:
     assert got.tolist() == [True, False, False]
 
 
-@pytest.mark.parametrize(
-    ("seed", "block_rows"), [(0, None), (1, None), (2, 5), (3, 1)]
-)
+@pytest.mark.parametrize(("seed", "block_rows"), [(0, None), (1, None), (2, 5), (3, 1)])
 def test_any_shares_a_client_picks_are_sound(
     seed: int, block_rows: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

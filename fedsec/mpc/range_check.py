@@ -22,9 +22,10 @@ The check (two rounds, one message of the inputs' size):
    transfer overlap).
 2. Every ``y`` is in {-1, 0} if and only if ``sum_k r_k y_k (y_k + 1) = 0``
    for random ``r`` (expanded from the seed, drawn after the inputs were
-   fixed), tested with ``T`` independent vectors ``r``. The squares are
-   local cross terms of the replicated shares; only the ``n x T`` sums are
-   re-randomised and revealed. One round.
+   fixed), tested with ``T`` independent vectors ``r``. Each party forms an
+   additive share of ``y (y + 1)`` from the components it holds
+   (:func:`_test_sums`); only the ``n x T`` sums are re-randomised and
+   revealed. One round.
 
 *Completeness.* An honest client's ``0 <= v < 2^m`` gives ``q = 0`` unless
 ``A + B`` wraps, which for its uniform seed-expanded ``A`` has probability
@@ -149,7 +150,7 @@ def check_ranges(
     buf = Scratch() if scratch is None else scratch
     blocks = _row_blocks(n, d)
     r = buf.take("range.tests", (tests, d))
-    tmp = buf.take("range.slice", (min(d, _SLICE),))
+    tmp = buf.take("range.slice", (2, min(d, _SLICE)))
     sums = np.zeros((n, tests), dtype=np.uint64)
     # Round 1: a replicated sharing of y and a common seed. v = x + 2^l only
     # changes component 0, which party 0 adds into A; B = x_2 is unchanged.
@@ -165,7 +166,7 @@ def check_ranges(
             rt.randomness.pair_random(1, rho[rows].shape, out=rho[rows])
             _masked_quotients(x.a[rows], x.b[rows], rho[rows], bits, y0[rows])
             rt.channel.exchange({2: y0[rows].reshape(-1)}, [], counts_round=False)
-            _test_sums(y0[rows], rho[rows], r, tmp, sums[rows])
+            _test_sums(0, y0[rows], rho[rows], r, tmp, sums[rows])
     elif rt.index == 1:
         rho = buf.take("range.pair", (n, d))
         for rows in blocks:
@@ -173,7 +174,7 @@ def check_ranges(
         own = _shifted(x.b, m, buf.take("range.own", (n, d)))
         got = rt.channel.exchange({}, [0])[0]
         _test_vectors(_expect(got, _SEED_WORDS, rt.index), r)
-        _test_sums(rho, own, r, tmp, sums)
+        _test_sums(1, rho, own, r, tmp, sums)
     else:
         own = _shifted(x.a, m, buf.take("range.own", (n, d)))
         got = rt.channel.exchange({}, [0])[0]
@@ -181,7 +182,7 @@ def check_ranges(
         for rows in blocks:
             got = rt.channel.exchange({}, [0], counts_round=False)[0]
             block = _expect(got, (rows.stop - rows.start) * d, rt.index)
-            _test_sums(own[rows], block.reshape(-1, d), r, tmp, sums[rows])
+            _test_sums(2, own[rows], block.reshape(-1, d), r, tmp, sums[rows])
     # Round 2: reveal sum_k r_k y_k (y_k + 1) for each client and test.
     with np.errstate(over="ignore"):
         mine = (sums + rt.randomness.zero_share((n, tests))).ravel()
@@ -235,24 +236,46 @@ def _shifted(words: Ring, bits: int, out: Ring) -> Ring:
     return out
 
 
-def _test_sums(ya: Ring, yb: Ring, r: Ring, tmp: Ring, sums: Ring) -> None:
+def _test_sums(index: int, ya: Ring, yb: Ring, r: Ring, tmp: Ring, sums: Ring) -> None:
     """Per row and test ``t``: ``sums[row, t] += sum_k r[t, k] z_k``.
 
-    ``z = a (a + 2b + 1)`` is this party's additive share of ``y (y + 1)`` from its pair
-    ``(a, b) = (y_i, y_{i+1})`` (rows of ``ya`` and ``yb``); it is formed one
-    slice at a time in ``tmp`` and never stored whole.
+    ``z`` is party ``index``'s additive share of ``y (y + 1)`` from its pair
+    ``(a, b) = (c_i, c_{i+1})`` of the components ``y = c_0 + c_1 + c_2``
+    (rows of ``ya`` and ``yb``); ``tmp`` is two slices of work space. Each
+    cross term ``2 c_i c_j`` needs the one party that holds both; the
+    squares and the linear terms may go to either holder, and go where the
+    work is least on the critical path:
+
+    * party 0 (it also computes and sends ``c_0``): ``c_0 (c_0 + 2 c_1 + 1)``;
+    * party 1 (the least loaded): ``(c_1 + c_2) (c_1 + c_2 + 1)``, its cross
+      term with both squares and both linear terms;
+    * party 2 (it folds in ``c_0`` as the blocks arrive): ``2 c_2 c_0``.
+
+    The three add up to ``y^2 + y``. ``z`` is formed one slice at a time and
+    never stored whole.
     """
     n, d = ya.shape
     one = np.uint64(1)
+    part = np.zeros((n, r.shape[0]), dtype=np.uint64)
     for i in range(n):
         a, b = ya[i], yb[i]
         for s in _slices(d):
-            z = tmp[: s.stop - s.start]
-            np.add(b[s], b[s], out=z)
-            z += a[s]
-            z += one
-            z *= a[s]
-            sums[i] += np.einsum("tj,j->t", r[:, s], z)
+            z, w = tmp[0, : s.stop - s.start], tmp[1, : s.stop - s.start]
+            if index == 0:
+                np.add(b[s], b[s], out=z)
+                z += a[s]
+                z += one
+                z *= a[s]
+            elif index == 1:
+                np.add(a[s], b[s], out=z)
+                np.add(z, one, out=w)
+                z *= w
+            else:
+                np.multiply(a[s], b[s], out=z)
+            part[i] += np.einsum("tj,j->t", r[:, s], z)
+    if index == 2:
+        part += part
+    sums += part
 
 
 def _expect(words: Ring, size: int, index: int) -> Ring:

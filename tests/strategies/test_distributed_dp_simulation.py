@@ -25,19 +25,21 @@ def test_noise_inside_the_secure_sum_with_a_dropout() -> None:
             "faults-drop": "3:masked_input",
         }
     )
-    history = simulate(cfg, num_clients=6)
-    assert [r.extra["survivors"] for r in history.rounds] == [5, 5]
-    # the noise is calibrated for all 6 sampled sites (dp-survivor-fraction 1);
-    # ε is that of the effective noise multiplier of the 5 actual survivors
+    # ten sites: with the noise on a sum over nine survivors the learning shows
+    # in every run (with six, one run in a few dozen ended near 0.77)
+    history = simulate(cfg, num_clients=10)
+    assert [r.extra["survivors"] for r in history.rounds] == [9, 9]
+    # the noise is calibrated for all 10 sampled sites (dp-survivor-fraction 1);
+    # ε is that of the effective noise multiplier of the 9 actual survivors
     params = DistributedDPParams(
         dim=62,  # logistic regression on 30 features, 2 classes
         clip_norm=2.0,
         noise_multiplier=0.5,
-        num_clients=6,
-        min_survivors=6,
+        num_clients=10,
+        min_survivors=10,
         ring_bits=24,
     )
-    z_eff = params.effective_noise_multiplier(5)
+    z_eff = params.effective_noise_multiplier(9)
     assert z_eff < params.effective_noise_multiplier() < 0.5
     assert [r.extra["noise_multiplier"] for r in history.rounds] == pytest.approx(
         [z_eff, z_eff]

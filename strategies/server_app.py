@@ -81,9 +81,11 @@ def run(
     (reusing the training backend's key set when it is a secure-aggregation
     one) and every request then carries the federation's scaling. With
     ``vertical-model`` set, one vertical training session instead
-    (:mod:`strategies.vertical`).
+    (:mod:`strategies.vertical`). Waits first for the federation
+    (:func:`~strategies.backends.wait_for_nodes`).
     """
     _setup_logging()
+    wait_for_nodes(grid, cfg.strategy.available_nodes, cfg.round_timeout)
     if cfg.vertical.enabled:
         from strategies.vertical import run_vertical
 
@@ -155,6 +157,7 @@ def run(
 def analyse(grid: Grid, cfg: RunConfig) -> AnalyticsOutcome:
     """``mode='analytics'``: one statistics round; write JSON, Markdown, PNG."""
     _setup_logging()
+    wait_for_nodes(grid, cfg.strategy.available_nodes, cfg.round_timeout)
     schema = resolve_schema(cfg.data.task, cfg.data.task_schema)
     outcome = run_analytics(grid, cfg, schema)
     stats = require_statistics(outcome)
@@ -164,12 +167,7 @@ def analyse(grid: Grid, cfg: RunConfig) -> AnalyticsOutcome:
 
 
 def run_mode(grid: Grid, cfg: RunConfig) -> History | AnalyticsOutcome:
-    """Train, or compute the federation's statistics (``mode``).
-
-    Waits first for the federation (``min-available-nodes``, at least
-    ``min-nodes``) so that the first round samples from all of it.
-    """
-    wait_for_nodes(grid, cfg.strategy.available_nodes, cfg.round_timeout)
+    """Train, or compute the federation's statistics (``mode``)."""
     if cfg.mode == "analytics":
         return analyse(grid, cfg)
     return run(grid, cfg)

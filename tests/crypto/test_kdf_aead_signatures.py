@@ -66,3 +66,47 @@ def test_agree_many_matches_agree() -> None:
     ]
     with pytest.raises(CryptoError):
         kdf.agree_many(me.secret, [(bytes(32), b"x")])
+
+
+def _sealed(cipher: aead.FrameCipher, header: bytes, payload: bytes) -> bytearray:
+    out = bytearray(len(payload) + aead.TAG_BYTES)
+    cipher.seal_into(header, memoryview(payload), memoryview(out))
+    return out
+
+
+def _open(cipher: aead.FrameCipher, header: bytes, sealed: bytearray) -> bytes:
+    out = bytearray(len(sealed) - aead.TAG_BYTES)
+    cipher.open_into(header, memoryview(sealed), memoryview(out))
+    return bytes(out)
+
+
+def test_frame_cipher_opens_frames_in_order_only() -> None:
+    key = bytes(range(32))
+    sender = aead.FrameCipher(key)
+    frames = [_sealed(sender, b"h%d" % i, b"payload %d" % i) for i in range(3)]
+    in_order = aead.FrameCipher(key)
+    for i, frame in enumerate(frames):
+        assert _open(in_order, b"h%d" % i, frame) == b"payload %d" % i
+    # a replayed frame, or a skipped one, fails: the receiver expects frame 1
+    for header, frame in ((b"h0", frames[0]), (b"h2", frames[2])):
+        receiver = aead.FrameCipher(key)
+        assert _open(receiver, b"h0", frames[0]) == b"payload 0"
+        with pytest.raises(CryptoError):
+            _open(receiver, header, frame)
+    # the header is bound: the right frame under another header fails
+    with pytest.raises(CryptoError):
+        _open(aead.FrameCipher(key), b"h9", frames[0])
+
+
+def test_frame_cipher_refuses_altered_frames_and_other_keys() -> None:
+    key = bytes(32)
+    frame = _sealed(aead.FrameCipher(key), b"h", b"x" * 64)
+    for i in (0, 40, len(frame) - 1):  # ciphertext and tag
+        bad = bytearray(frame)
+        bad[i] ^= 1
+        with pytest.raises(CryptoError):
+            _open(aead.FrameCipher(key), b"h", bad)
+    with pytest.raises(CryptoError):
+        _open(aead.FrameCipher(bytes([1]) * 32), b"h", frame)
+    with pytest.raises(CryptoError):
+        aead.FrameCipher(b"short")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -185,3 +186,104 @@ def test_large_messages_both_ways_in_one_round_do_not_deadlock(tmp_path: Path) -
     finally:
         for c in chans:
             c.close()
+
+
+class _Tamperer:
+    """A TCP relay in front of one listener that sees every byte a dialer sends.
+
+    It forwards both directions; in the dialer-to-listener direction it keeps
+    a copy of what passed and, if ``flip_at`` is set, flips one bit of the
+    byte at that stream offset (past the TLS handshake: inside the first
+    large frame).
+    """
+
+    def __init__(self, target: tuple[str, int], flip_at: int | None) -> None:
+        self.target = target
+        self.flip_at = flip_at
+        self.seen = bytearray()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = self.server.getsockname()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        client, _ = self.server.accept()
+        upstream = socket.create_connection(self.target)
+        threading.Thread(
+            target=self._pump, args=(upstream, client, False), daemon=True
+        ).start()
+        self._pump(client, upstream, True)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watched: bool) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                if watched:
+                    start = len(self.seen)
+                    self.seen += data
+                    k = None if self.flip_at is None else self.flip_at - start
+                    if k is not None and 0 <= k < len(data):
+                        data = data[:k] + bytes([data[k] ^ 1]) + data[k + 1 :]
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+
+def _mesh_via(identities, relay_for: int, dialer: int, flip_at: int | None):
+    """The mesh with ``dialer``'s connection to ``relay_for`` through a relay."""
+    addrs = [("127.0.0.1", p) for p in free_ports(3)]
+    relay = _Tamperer(addrs[relay_for], flip_at)
+    chans: list = [None] * 3
+
+    def start(i: int) -> None:
+        mine = list(addrs)
+        if i == dialer:
+            mine[relay_for] = relay.address
+        chans[i] = TlsChannel.connect(i, mine, identities[i], timeout=10.0)
+
+    ts = [threading.Thread(target=start, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(c is not None for c in chans)
+    return chans, relay
+
+
+def test_a_relay_sees_no_payload_and_cannot_alter_a_frame(tmp_path: Path) -> None:
+    """The attacker on the wire between parties 0 and 1, after TLS has closed.
+
+    It reads everything party 0 sends to party 1: the payload (a recognisable
+    pattern) never appears in the clear. Flipping one bit of a frame makes
+    party 1's round fail with one line, instead of computing on altered data.
+    """
+    ids = make_throwaway_pki(tmp_path)
+    pattern = np.full(1 << 17, 0x0123456789ABCDEF, dtype=np.uint64)  # 1 MiB
+    marker = pattern[:4].tobytes()
+    for flip_at in (None, 1 << 19):
+        chans, relay = _mesh_via(ids, relay_for=1, dialer=0, flip_at=flip_at)
+        got: dict = {}
+
+        def receive(c: TlsChannel = chans[1], got: dict = got) -> None:
+            try:
+                got["ok"] = c.exchange({}, [0])[0]
+            except ProtocolError as exc:
+                got["error"] = str(exc)
+
+        t = threading.Thread(target=receive)
+        try:
+            t.start()
+            chans[0].exchange({1: pattern}, [])
+            t.join(timeout=30)
+            assert len(relay.seen) > pattern.nbytes  # the frame went through it
+            assert marker not in relay.seen
+            if flip_at is None:
+                np.testing.assert_array_equal(got["ok"], pattern)
+            else:
+                assert "ok" not in got
+                assert "failed authentication" in got["error"]
+        finally:
+            for c in chans:
+                c.close()

@@ -69,6 +69,9 @@ class PartyReport:
     #: the registered sites whose packages this party accepted (``None``:
     #: the party has no registry and counted packages)
     sites: tuple[str, ...] | None = None
+    #: of :attr:`seconds`, the time spent authenticating and decrypting the
+    #: packages (the protocol proper starts once every party has its shares)
+    open_seconds: float = 0.0
 
 
 class Party:
@@ -192,6 +195,7 @@ class Party:
         check_session_id(session, self.index)
         self.sessions.claim(session)
         shares, rejected = self.open_packages(session, packages, dim, origins)
+        opened = time.perf_counter()
         rt = Runtime(
             self.index, self.channel, self.keys.randomness(session), self.config.encoder
         )
@@ -212,6 +216,7 @@ class Party:
             time.perf_counter() - start,
             self.channel.stats,
             sites,
+            opened - start,
         )
         return out
 

@@ -29,6 +29,8 @@ def test_inproc_case_reports_small_error(signed: bool) -> None:
     # and weights, 3 x 6 Newton, 1 final product: the weight clamp rides along
     assert row["rounds"] == 40
     assert row["bytes_between_parties"] > 0
+    # the protocol proper excludes opening the packages
+    assert 0 < row["seconds_protocol"] < row["seconds"]
 
 
 @pytest.mark.slow
@@ -37,6 +39,16 @@ def test_tcp_case_runs_three_party_processes(signed: bool) -> None:
     row = bench_mpc.run_tcp(3, 200, 1, CFG, signed)
     assert _error_of_the_average(row, 3, 200) < 1e-4
     assert row["bytes_output"] == 2 * 8 * 201
+    assert 0 < row["seconds_protocol"] < row["seconds"]
+
+
+def test_ratio_row_divides_mpyc_by_each_fedsec_time() -> None:
+    mine = {"channel": "tcp", "clients": 10, "dim": 7}
+    mine |= {"seconds": 0.04, "seconds_protocol": 0.025}
+    row = bench_mpc.ratio_row(mine, {"seconds": 2.0})
+    assert row["impl"] == "ratio" and row["channel"] == "tcp"
+    assert row["mpyc_over_fedsec"] == pytest.approx(50.0)
+    assert row["mpyc_over_fedsec_protocol"] == pytest.approx(80.0)
 
 
 def test_missing_mpyc_says_how_to_install(

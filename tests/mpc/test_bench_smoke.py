@@ -46,7 +46,8 @@ def test_ratio_row_divides_mpyc_by_each_fedsec_time() -> None:
     mine = {"channel": "tcp", "clients": 10, "dim": 7}
     mine |= {"seconds": 0.04, "seconds_protocol": 0.025}
     row = bench_mpc.ratio_row(mine, {"seconds": 2.0})
-    assert row["impl"] == "ratio" and row["channel"] == "tcp"
+    assert row["impl"] == "ratio"
+    assert row["channel"] == "tcp"
     assert row["mpyc_over_fedsec"] == pytest.approx(50.0)
     assert row["mpyc_over_fedsec_protocol"] == pytest.approx(80.0)
 

@@ -1,26 +1,44 @@
-"""Reciprocal square root of shared fixed-point scalars by Newton iteration.
+"""Reciprocal square root of shared fixed-point scalars: normalise, then Newton.
 
-The initial guess comes from the position of the leading one bit, obtained
-securely: bit decomposition (ABY3 A2B), a suffix OR over the bits (six
-rounds of ANDs), the one-hot difference of neighbouring prefix bits and bit
-injection of each candidate position. For ``x`` in ``[2^e, 2^(e+1))`` the
-guess ``0.85 * 2^(-e/2)`` is within 19 % of ``x^(-1/2)``; Newton's step
-``y <- y (3 - x y^2) / 2`` squares the relative error (times 1.5), so four
-steps reach the fixed-point resolution. The clipped variant also reads the
-bit after the leading one (:class:`GuessBits`): within 10.1 %, three steps.
-Nothing is opened: every party sees only re-randomised messages. The
-product ``x y^2`` is computed as ``(x y) y`` so that no intermediate drops
-below the resolution.
+The position ``p`` of the leading one bit of ``x`` is found securely: bit
+decomposition (ABY3 A2B), a suffix OR over the bits (six rounds of ANDs) and
+the one-hot difference of neighbouring prefix bits. With ``e = p - f``,
+``x = 2^e m`` and the mantissa ``m`` lies in ``[1, 2)``. One bit injection
+(two rounds) turns the one-hot position and the bits of ``x`` into
+arithmetic 0/1 shares; from them, locally (:class:`Normaliser`):
 
-Cost per scalar: 8 (A2B) + 6 (OR) + 2 (injection) + 4 x 6 (Newton) rounds
-for :func:`rsqrt`, 8 + 6 + 2 + 1 (guess) + 3 x 6 for :func:`clipped_rsqrt`;
-vectors of scalars are batched, so the round count does not grow with the
-number of scalars. The absolute error of the result is a few ``2^-f``.
+* ``m = sum_p [lead = p] sum_b x_b 2^(b - p + f)``, a bilinear form of the
+  injected bits (the mantissa at ``f`` bits, rounded down);
+* the initial guess ``y0 = alpha - beta m``, the minimax line for
+  ``m^(-1/2)`` on ``[1, 2)`` (within 2.23 %), as the same form with the
+  coefficients ``beta 2^(b - p + f)`` rounded (at most ``f / 2`` units in
+  the last place more);
+* ``r = 2^(-e/2)``, a public table of the one-hot position.
+
+``m`` and ``y0`` are 3-out-of-3 products, reshared in one round. Two Newton
+steps on the mantissa (:func:`newton_mantissa`), ``y <- (3 y - (m y) y^2) /
+2``, each two truncations (``m y`` and ``y^2`` together, then the step),
+square the relative error and multiply it by 1.5: 2.23 % becomes 7.4e-4 and
+then 8.3e-7, below the resolution ``2^-16``. Every value they truncate stays
+within ``[0, 5]`` in reals whatever ``x`` is, so a truncation fails (an
+error of about ``2^(64 - 2f)``) with probability below ``2^-29`` per value
+(:mod:`fedsec.mpc.arithmetic`); Newton on ``x`` itself would truncate
+``x y``, which grows as ``x^(1/2)``. Finally ``x^(-1/2) = r y``, one
+fixed-point product. Nothing is opened: every party sees only re-randomised
+messages.
+
+Rounds: 8 (A2B) + 6 (OR) + 2 (injection) + 1 (``m``, ``y0``) + 2 x 4
+(Newton) + 2 (``r y``) = 27 for :func:`rsqrt` and :func:`clipped_rsqrt`;
+the clip-and-sum has the bits already and batches its weight clamp into
+these rounds (:mod:`fedsec.mpc.scales`). Vectors of scalars are batched, so
+the round count does not grow with their number. The absolute error of the
+result is a few ``2^-f``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from fedsec.mpc.arithmetic import (
     add_public,
@@ -35,13 +53,11 @@ from fedsec.mpc.ring import Ring
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import Shared
 
-NEWTON_STEPS = 4
-"""Newton steps after the guess from the leading one alone (:func:`rsqrt`)."""
-REFINED_STEPS = 3
-"""Newton steps after the guess that also reads the next bit (clipped)."""
-_GUESS = 0.85  # ~ geometric mean of 1 and 1/sqrt(2)
-_LOW = 2 / (1 + 1.5**0.5)  # best constant guess of x^(-1/2) on [1, 1.5): 10.1 %
-_HIGH = 2 / (1.5**0.5 + 2**0.5)  # and on [1.5, 2): 7.2 %
+MANTISSA_STEPS = 2
+"""Newton steps on the mantissa after the linear guess (2.23 % -> 8.3e-7)."""
+LINEAR_GUESS = (1.26411422, 0.2863736)
+"""``(alpha, beta)``: ``alpha - beta m`` is within 2.23 % of ``m^(-1/2)`` on [1, 2]."""
+_BITS = 63  # bits 0..62 of a non-negative word
 _ONE = np.uint64(1)
 
 
@@ -62,24 +78,138 @@ def _bit_columns(x: Shared, positions: Ring) -> Shared:
     )
 
 
-def _guess_constants(rt: Runtime, positions: Ring) -> Ring:
-    f = rt.encoder.frac_bits
-    exps = positions.astype(np.float64) - f
-    return rt.encoder.encode(_GUESS * 2.0 ** (-exps / 2))
+def _columns(parts: list[Shared]) -> Shared:
+    return Shared(
+        np.concatenate([p.a for p in parts], axis=1),
+        np.concatenate([p.b for p in parts], axis=1),
+    )
 
 
-def newton_rsqrt(
-    rt: Runtime, x: Shared, y: Shared, steps: int = NEWTON_STEPS
+def guess_columns(bits: Shared, o: Shared, f: int) -> Shared:
+    """The XOR-shared bits a clipped normalisation injects, ``(n, 2 (63 - f) + 64)``.
+
+    The leading one's position in ``f..62`` (one-hot, from the suffix OR
+    ``o``), ``[u >= 1]`` (bit ``f`` of ``o``) and the bits 0..62 of ``u``;
+    :meth:`Normaliser.clipped` reads this layout.
+    """
+    lead = o ^ o.shift_right(1)
+    return _columns(
+        [
+            _bit_columns(lead, np.arange(f, _BITS, dtype=np.uint64)),
+            _bit_columns(o, np.array([f], np.uint64)),
+            _bit_columns(bits, np.arange(0, _BITS, dtype=np.uint64)),
+        ]
+    )
+
+
+class Normaliser:
+    """``x = 2^e m`` from injected bits: the mantissa, the guess and ``2^(-e/2)``.
+
+    Parameters
+    ----------
+    onehot
+        Arithmetic 0/1 shares ``[lead = p]`` for each of ``positions``, ``(n, k)``.
+    bits
+        Arithmetic 0/1 shares of bits 0..62 of ``x``, ``(n, 63)``.
+    positions
+        The bit positions ``onehot`` covers.
+    f
+        Fractional bits.
+    below
+        ``[x < 1]`` for the clipped variant (``v = max(x, 1)``: mantissa 1,
+        guess 1 and scale 1 there), or ``None``.
+    """
+
+    def __init__(
+        self,
+        onehot: Shared,
+        bits: Shared,
+        positions: npt.ArrayLike,
+        f: int,
+        below: Shared | None = None,
+    ) -> None:
+        self.onehot = onehot
+        self.bits = bits
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.f = f
+        self.below = below
+
+    @classmethod
+    def clipped(cls, rt: Runtime, injected: Shared) -> Normaliser:
+        """For ``v = max(u, 1)`` from the injected :func:`guess_columns`."""
+        f = rt.encoder.frac_bits
+        k = _BITS - f
+        at_least_one = injected[:, k]
+        return cls(
+            injected[:, :k],
+            injected[:, k + 1 :],
+            np.arange(f, _BITS),
+            f,
+            below=add_public(rt, -at_least_one, 1),
+        )
+
+    def _form(self, coefficient: float) -> Ring:
+        """``(k, 63)`` integers ``round(c 2^(b - p + f))`` for ``b <= p``, else 0."""
+        b = np.arange(_BITS)[None, :]
+        p = self.positions[:, None]
+        exps = (b - p + self.f).astype(np.float64)
+        table = np.rint(coefficient * 2.0**exps) * (b <= p)
+        return table.astype(np.int64).view(np.uint64)
+
+    def _bilinear(self, coefficient: float) -> Ring:
+        """This party's additive share of ``sum_p onehot_p sum_b c 2^(b-p+f) x_b``."""
+        t = self._form(coefficient).T
+        weighted = Shared(self.bits.a @ t, self.bits.b @ t)
+        return dot_local(self.onehot, weighted)
+
+    def _plus_below(self, rt: Runtime, value: Ring) -> Ring:
+        """Add this party's component of ``[x < 1] * 1.0`` (clipped variant)."""
+        if self.below is None:
+            return value
+        return value + self.below.a * rt.encoder.encode(1.0)
+
+    def local_terms(self, rt: Runtime) -> Ring:
+        """This party's additive shares of ``[m, y0]`` (``2n`` words, ``f`` bits),
+        to reshare in one round."""
+        alpha, beta = LINEAR_GUESS
+        m = self._plus_below(rt, self._bilinear(1.0))
+        above = self.onehot.sum(axis=1)  # [x >= 1] (clipped) or [x > 0]
+        y0 = above.a * rt.encoder.encode(alpha) - self._bilinear(beta)
+        return np.concatenate([m, self._plus_below(rt, y0)])
+
+    def scale(self, rt: Runtime) -> Shared:
+        """``r = 2^(-e/2)`` at ``f`` bits (local): 1 for the clipped ``x < 1``."""
+        exps = (self.positions - self.f).astype(np.float64)
+        table = rt.encoder.encode(2.0 ** (-exps / 2))
+        r = Shared(self.onehot.a @ table, self.onehot.b @ table)
+        if self.below is not None:
+            r = r + self.below.mul_public(rt.encoder.encode(1.0))
+        return r
+
+
+
+def newton_mantissa(
+    rt: Runtime, m: Shared, y: Shared, steps: int = MANTISSA_STEPS
 ) -> Shared:
-    """Refine ``y ~ x^(-1/2)`` with ``steps`` Newton iterations (six rounds each)."""
-    three = rt.encoder.encode(3.0)
+    """Refine ``y ~ m^(-1/2)`` for ``m`` in ``[1, 2)``: four rounds per step."""
     f = rt.encoder.frac_bits
+    n = m.shape[0]
+    three = np.uint64(3 << f)
     for _ in range(steps):
-        t = mul_fixed(rt, mul_fixed(rt, x, y), y)
-        three_minus_t = add_public(rt, -t, three)
-        prod = y.a * (three_minus_t.a + three_minus_t.b) + y.b * three_minus_t.a
-        y = truncate_additive(rt, prod, f + 1)
+        pq = truncate_additive(
+            rt, np.concatenate([local_product(m, y), local_product(y, y)]), f
+        )
+        step = y.a * three - local_product(pq[:n], pq[n:])  # (3 y - m y^3) at 2f
+        y = truncate_additive(rt, step, f + 1)
     return y
+
+
+def normalised_rsqrt(rt: Runtime, norm: Normaliser) -> Shared:
+    """``x^(-1/2)`` from a :class:`Normaliser`: 1 + 8 + 2 rounds."""
+    n = norm.onehot.shape[0]
+    terms = reshare(rt, norm.local_terms(rt))
+    y = newton_mantissa(rt, terms[:n], terms[n:])
+    return mul_fixed(rt, norm.scale(rt), y)
 
 
 def rsqrt(rt: Runtime, x: Shared) -> Shared:
@@ -87,124 +217,25 @@ def rsqrt(rt: Runtime, x: Shared) -> Shared:
     bits = a2b(rt, x)
     o = suffix_or(rt, bits)
     lead = o ^ o.shift_right(1)
-    positions = np.arange(0, 63, dtype=np.uint64)
-    onehot = bit_injection(rt, _bit_columns(lead, positions))
-    c = _guess_constants(rt, positions)
-    y0 = Shared(onehot.a @ c, onehot.b @ c)
-    return newton_rsqrt(rt, x, y0)
-
-
-def clipped_rsqrt(rt: Runtime, u: Shared, u_bits: Shared | None = None) -> Shared:
-    """``min(1, u^(-1/2))`` for 1-D shared fixed-point ``u``; 0 where ``u < 0``.
-
-    Computes ``v = max(u, 1)`` and ``v^(-1/2)``. ``u >= 1`` is read off the
-    suffix OR at position ``f`` of the bit decomposition, which the caller may
-    pass in if it already decomposed ``u`` (``u_bits``). A negative ``u`` (a
-    wrapped norm) has its leading one at bit 63, outside the guess table, so
-    the guess and every Newton iterate are exactly zero: such an input is
-    dropped, not amplified.
-    """
-    bits = a2b(rt, u) if u_bits is None else u_bits
-    return _clipped_rsqrt(rt, bits, suffix_or(rt, bits), u)
-
-
-def clipped_rsqrt_of_bits(rt: Runtime, u_bits: Shared) -> Shared:
-    """:func:`clipped_rsqrt` of a ``u >= 0`` given only by its XOR-shared bits.
-
-    The arithmetic ``u`` is rebuilt from bits 0..62 in the same bit-injection
-    round that the initial guess needs, so an exact truncation (shifting the
-    bits of a bit decomposition) costs no extra round.
-    """
-    return _clipped_rsqrt(rt, u_bits, suffix_or(rt, u_bits), None)
-
-
-def _clipped_rsqrt(rt: Runtime, bits: Shared, o: Shared, u: Shared | None) -> Shared:
+    positions = np.arange(0, _BITS, dtype=np.uint64)
+    inj = bit_injection(
+        rt, _columns([_bit_columns(lead, positions), _bit_columns(bits, positions)])
+    )
     f = rt.encoder.frac_bits
-    guess = GuessBits(bit_injection(rt, guess_columns(bits, o, f)), f)
-    v_term, y0_term = guess.local_terms(rt, u)
-    n = bits.shape[0]
-    terms = reshare(rt, np.concatenate([v_term, y0_term]))
-    v, y0 = guess.finish(rt, u, terms[:n], terms[n:])
-    return newton_rsqrt(rt, v, y0, REFINED_STEPS)
-
-
-def guess_columns(bits: Shared, o: Shared, f: int) -> Shared:
-    """The XOR-shared bits the guess injects, ``(n, 2 (63 - f) + 64)`` columns.
-
-    The leading one's position ``k`` in ``f..62`` (one-hot, from the suffix OR
-    ``o``), ``[u >= 1]`` (bit ``f`` of ``o``) and the bits 0..62 of ``u``
-    (``u`` itself, and the bit after the leading one for the finer guess).
-    """
-    lead = o ^ o.shift_right(1)
-    positions = np.arange(f, 63, dtype=np.uint64)
-    parts = [
-        _bit_columns(lead, positions),
-        _bit_columns(o, np.array([f], np.uint64)),
-        _bit_columns(bits, np.arange(0, 63, dtype=np.uint64)),
-    ]
-    return Shared(
-        np.concatenate([p.a for p in parts], axis=1),
-        np.concatenate([p.b for p in parts], axis=1),
+    return normalised_rsqrt(
+        rt, Normaliser(inj[:, :_BITS], inj[:, _BITS:], np.arange(_BITS), f)
     )
 
 
-class GuessBits:
-    """The injected guess columns (:func:`guess_columns`), and the guess from them.
+def clipped_rsqrt(rt: Runtime, u: Shared) -> Shared:
+    """``min(1, u^(-1/2))`` for 1-D shared fixed-point ``u``; 0 where ``u < 0``.
 
-    For ``u`` in ``[2^e, 2^(e+1))`` with ``e >= 0`` the guess of
-    ``u^(-1/2)`` is ``2^(-e/2)`` times the best constant on ``[1, 1.5)`` or on
-    ``[1.5, 2)``, chosen by the bit after the leading one: within 10.1 % (the
-    leading one alone gives 19 %), so three Newton steps reach the resolution
-    where four were needed. For ``u < 1`` it is exactly 1 (``v = 1``). The
-    product of the one-hot position and the next bit is one dot product: it
-    costs one round, shared with ``v = u + [u < 1] (1 - u)``.
+    Computes ``v = max(u, 1)^(-1/2)``: ``[u >= 1]`` is read off the suffix OR
+    at position ``f``. A negative ``u`` (a wrapped norm) has its leading one
+    at bit 63, outside the table, so ``r`` and the result are exactly zero:
+    such an input is dropped, not amplified.
     """
-
-    def __init__(self, injected: Shared, f: int) -> None:
-        k = 63 - f
-        self.f = f
-        self.onehot = injected[:, :k]
-        self.at_least_one = injected[:, k]
-        self.u_bits = injected[:, k + 1 :]
-        positions = np.arange(f, 63)
-        # the bit after position p is u_bits[:, p - 1]; p = 0 (f = 0) has none
-        self._next = np.maximum(positions - 1, 0)
-        self._positions = positions
-
-    def _tables(self, rt: Runtime) -> tuple[Ring, Ring]:
-        e = self._positions.astype(np.float64) - self.f
-        low = rt.encoder.encode(_LOW * 2.0 ** (-e / 2))
-        high = rt.encoder.encode(_HIGH * 2.0 ** (-e / 2))
-        step = high - low
-        step[self._positions == 0] = 0
-        return low, step
-
-    def rebuilt_u(self) -> Shared:
-        """``u`` from its injected bits 0..62 (local)."""
-        powers = _ONE << np.arange(0, 63, dtype=np.uint64)
-        return Shared(self.u_bits.a @ powers, self.u_bits.b @ powers)
-
-    def below(self, rt: Runtime) -> Shared:
-        """``[u < 1]`` (local)."""
-        return add_public(rt, -self.at_least_one, 1)
-
-    def local_terms(self, rt: Runtime, u: Shared | None) -> tuple[Ring, Ring]:
-        """This party's additive shares of ``[u < 1] (1 - u)`` and of the
-        next-bit part of the guess, to reshare in one round."""
-        u = self.rebuilt_u() if u is None else u
-        one_minus_u = add_public(rt, -u, rt.encoder.encode(1.0))
-        _, step = self._tables(rt)
-        nxt = Shared(self.u_bits.a[:, self._next], self.u_bits.b[:, self._next])
-        return local_product(self.below(rt), one_minus_u), dot_local(
-            self.onehot.mul_public(step), nxt
-        )
-
-    def finish(
-        self, rt: Runtime, u: Shared | None, v_term: Shared, y0_term: Shared
-    ) -> tuple[Shared, Shared]:
-        """``v = max(u, 1)`` and the guess ``y0``, from the reshared terms."""
-        u = self.rebuilt_u() if u is None else u
-        low, _ = self._tables(rt)
-        one = rt.encoder.encode(1.0)
-        y0 = Shared(self.onehot.a @ low, self.onehot.b @ low) + y0_term
-        return u + v_term, y0 + self.below(rt).mul_public(one)
+    bits = a2b(rt, u)
+    f = rt.encoder.frac_bits
+    inj = bit_injection(rt, guess_columns(bits, suffix_or(rt, bits), f))
+    return normalised_rsqrt(rt, Normaliser.clipped(rt, inj))

@@ -21,15 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedsec.mpc.arithmetic import add_public, local_product, mul, reshare
+from fedsec.mpc.arithmetic import add_public, local_product, mul, mul_fixed, reshare
 from fedsec.mpc.boolean import bit_injection, xor_public
-from fedsec.mpc.rsqrt import (
-    REFINED_STEPS,
-    GuessBits,
-    guess_columns,
-    newton_rsqrt,
-    suffix_or,
-)
+from fedsec.mpc.rsqrt import Normaliser, guess_columns, newton_mantissa, suffix_or
 from fedsec.mpc.runtime import Runtime
 from fedsec.mpc.shares import Shared
 
@@ -57,7 +51,8 @@ def scales_and_weights(
     max_weight
         ``W_max``.
 
-    Rounds: 6 (suffix OR) + 2 (injection) + 1 (guess) + 18 (Newton) + 1.
+    Rounds: 6 (suffix OR) + 2 (injection) + 1 (mantissa, guess, weight) +
+    8 (Newton) + 2 (``scale = r y``) + 1 (``a = weight * scale``).
     """
     n = u_bits.shape[0]
     f = rt.encoder.frac_bits
@@ -75,14 +70,15 @@ def scales_and_weights(
         ),
     )
     k = cols.shape[1]
-    guess = GuessBits(inj[:, :k], f)
+    norm = Normaliser.clipped(rt, inj[:, :k])
     neg_a, over_a = inj[:, k], inj[:, k + 1]
     keep = add_public(rt, -(neg_a + over_a), 1)
-    v_term, y0_term = guess.local_terms(rt, None)
-    terms = reshare(rt, np.concatenate([v_term, y0_term, local_product(keep, w)]))
-    v, y0 = guess.finish(rt, None, terms[:n], terms[n : 2 * n])
+    terms = reshare(rt, np.concatenate([norm.local_terms(rt), local_product(keep, w)]))
     weight = terms[2 * n :] + over_a.mul_public(max_weight)
-    scale = newton_rsqrt(rt, v, y0, REFINED_STEPS)
+    y = newton_mantissa(rt, terms[:n], terms[n : 2 * n])
+    # scale = r y is below 1.3: its truncation fails with probability < 2^-29;
+    # the weight then multiplies it exactly (an integer)
+    scale = mul_fixed(rt, norm.scale(rt), y)
     return weight, mul(rt, weight, scale)
 
 

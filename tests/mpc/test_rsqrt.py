@@ -45,3 +45,18 @@ def test_clipped_rsqrt_drops_a_negative_wrapped_norm() -> None:
         lambda rt, s: ar.reveal(rt, clipped_rsqrt(rt, s)), share(ENC.encode(u))
     )
     np.testing.assert_array_equal(out.outputs[0], [0, 0])
+
+
+def test_clipped_rsqrt_is_within_two_units_over_the_whole_range() -> None:
+    """From below 1 to 2^45 (a crafted norm): the normalised Newton holds."""
+    rng = np.random.default_rng(0)
+    u = np.concatenate(
+        [np.linspace(0.0, 4.0, 101), 2.0 ** rng.uniform(0, 45, 500), [2.0**45]]
+    )
+    out, _ = run(
+        lambda rt, s: ar.reveal(rt, clipped_rsqrt(rt, s)), share(ENC.encode(u))
+    )
+    uq = ENC.decode(ENC.encode(u))
+    expected = np.minimum(1.0, 1 / np.sqrt(np.maximum(uq, 1e-300)))
+    error = np.abs(ENC.decode(out.outputs[0]) - expected) * 2.0**16
+    assert error.max() <= 2.0

@@ -187,7 +187,6 @@ class Normaliser:
         return r
 
 
-
 def newton_mantissa(
     rt: Runtime, m: Shared, y: Shared, steps: int = MANTISSA_STEPS
 ) -> Shared:

@@ -97,76 +97,104 @@ _KEY_LABEL = "mpc-channel"
 
 
 class _FrameReader:
-    """Reassembles and opens the frames of one incoming connection."""
+    """Reassembles and opens the frames of one incoming connection.
+
+    Bytes are read into a staging buffer, so a small frame (header and
+    payload) takes one system call; the rest of a large payload is read
+    straight into the ciphertext buffer.
+    """
+
+    _STAGING = 1 << 16
 
     def __init__(self, cipher: FrameCipher | None = None) -> None:
         self.frames: collections.deque[Ring] = collections.deque()
         self.closed: BaseException | None = None
         self.cipher = cipher
+        self._staging = bytearray(self._STAGING)
+        self._lo = self._hi = 0  # buffered, not yet consumed: staging[lo:hi]
         self._sealed = bytearray(0)  # reused across frames: no fresh pages per frame
-        self._begin()
-
-    def _begin(self) -> None:
-        self._stage = 0  # 0: ndim, 1: dims, 2: sealed payload
-        self._head = bytearray(8)
-        self._view = memoryview(self._head)
-        self._pos = 0
-        self._out: Ring = np.empty(0, dtype=np.uint64)
+        self._head = b""
+        self._out: Ring | None = None  # the frame being received, once its header is in
+        self._size = self._pos = 0  # sealed payload: expected and received bytes
 
     def feed(self, sock: socket.socket) -> None:
-        """Read what is available without blocking, up to one complete frame.
+        """Read what is available without blocking; complete frames are queued.
 
-        A completed frame is opened and queued; more bytes stay in the socket
-        (the caller's ``select`` sees them). A connection the peer closed, a
-        malformed frame or one that fails to open is remembered in
-        :attr:`closed` (it matters only if a frame from this peer is awaited).
+        Returns once the socket would block, or once the frames read so far
+        are complete and nothing is left over (the caller's ``select`` sees
+        any further bytes). A connection the peer closed, a malformed frame or
+        one that fails to open is remembered in :attr:`closed` (it matters
+        only if a frame from this peer is awaited).
         """
         if self.closed is not None:
             return
         try:
+            completed = False
             while True:
-                want = len(self._view) - self._pos
-                if want:
-                    n = sock.recv_into(self._view[self._pos :], want)
-                    if n == 0:
-                        raise ConnectionError("peer closed the connection")
+                while self._parse():
+                    completed = True
+                if self._lo == self._hi:
+                    self._lo = self._hi = 0
+                    if completed:
+                        return
+                # here the buffer holds less than a frame header, or nothing
+                # (a payload in progress took every buffered byte)
+                if self._out is not None and self._size - self._pos > self._STAGING:
+                    view = memoryview(self._sealed)[self._pos : self._size]
+                    n = sock.recv_into(view)
                     self._pos += n
-                elif self._advance():
-                    return
+                else:
+                    if self._lo:  # keep the unconsumed bytes at the front
+                        self._staging[: self._hi - self._lo] = self._staging[
+                            self._lo : self._hi
+                        ]
+                        self._lo, self._hi = 0, self._hi - self._lo
+                    view = memoryview(self._staging)[self._hi :]
+                    n = sock.recv_into(view)
+                    self._hi += n
+                if n == 0:
+                    raise ConnectionError("peer closed the connection")
         except _WOULD_BLOCK:
             return
         except (OSError, ProtocolError, CryptoError, ValueError) as exc:
             self.closed = exc
 
-    def _advance(self) -> bool:
-        """Move to the next part of the frame; whether a frame was completed."""
-        if self._stage == 0:
-            ndim = _U64.unpack(self._view)[0]
+    def _parse(self) -> bool:
+        """Consume buffered bytes; whether a frame was completed (and queued)."""
+        if self._out is None:
+            avail = self._hi - self._lo
+            if avail < 8:
+                return False
+            ndim = _U64.unpack_from(self._staging, self._lo)[0]
             if ndim > _MAX_NDIM:
                 raise ProtocolError("malformed frame")
-            self._view.release()
-            self._head = self._head + bytes(8 * ndim)  # a new buffer: the old is viewed
-            self._stage, self._view, self._pos = 1, memoryview(self._head)[8:], 0
-        elif self._stage == 1:
-            shape = tuple(int(v) for v in np.frombuffer(self._view, dtype="<u8"))
+            size = 8 + 8 * ndim
+            if avail < size:
+                return False
+            self._head = bytes(self._staging[self._lo : self._lo + size])
+            shape = tuple(int(v) for v in np.frombuffer(self._head[8:], dtype="<u8"))
             if math.prod(shape) > _MAX_WORDS:
                 raise ProtocolError("frame too large")
+            self._lo += size
             self._out = np.empty(shape, dtype=np.uint64)
-            size = self._out.nbytes + TAG_BYTES
-            if len(self._sealed) < size:
-                self._sealed = bytearray(size)
-            self._stage, self._pos = 2, 0
-            self._view = memoryview(self._sealed)[:size]
-        else:
-            if self.cipher is None:
-                raise ProtocolError("connection has no key")
-            out = memoryview(self._out.reshape(-1).data).cast("B")
-            self.cipher.open_into(bytes(self._head), self._view, out)
-            self._view.release()
-            self.frames.append(self._out)
-            self._begin()
-            return True
-        return False
+            self._size, self._pos = self._out.nbytes + TAG_BYTES, 0
+            if len(self._sealed) < self._size:
+                self._sealed = bytearray(self._size)
+        take = min(self._hi - self._lo, self._size - self._pos)
+        if take:
+            end = self._lo + take
+            self._sealed[self._pos : self._pos + take] = self._staging[self._lo : end]
+            self._pos, self._lo = self._pos + take, end
+        if self._pos < self._size:
+            return False
+        if self.cipher is None:
+            raise ProtocolError("connection has no key")
+        out = memoryview(self._out.reshape(-1).data).cast("B")
+        sealed = memoryview(self._sealed)[: self._size]
+        self.cipher.open_into(self._head, sealed, out)
+        self.frames.append(self._out)
+        self._out = None
+        return True
 
 
 class _FrameWriter:

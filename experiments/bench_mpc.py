@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--channel", choices=["inproc", "tcp"], nargs="+", default=["inproc"]
     )
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--frac-bits", type=int, default=16)
     p.add_argument("--anchor", choices=["mpyc"], default=None)
     p.add_argument("--mpyc-repeats", type=int, default=1)

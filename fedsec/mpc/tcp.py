@@ -17,17 +17,20 @@ connection's key with HKDF-SHA256 over the shared secret, both indices and
 both public keys (:func:`fedsec.crypto.kdf.agree`); then they close the TLS
 session (``close_notify`` both ways) and keep the TCP connection.
 
-*Frames.* A frame is ``<u64 ndim> <u64 dims...>`` in the clear, followed by
-the little-endian uint64 payload sealed with AES-256-GCM under the
-connection's key, the frame's number as nonce and the header as associated
-data (:class:`fedsec.crypto.aead.FrameCipher`): a frame that is altered,
-replayed, reordered, dropped or injected fails to open and the round fails
-with :class:`~fedsec.errors.ProtocolError`. This is TLS 1.3's record layer
-with the keys agreed inside TLS; it is fedsec's own because the system
-OpenSSL's record layer (Python's ``ssl``) costs a system call per 16 KB
-record and runs AES-GCM at 2.7 GB/s here, against 12 GB/s in
-``cryptography``'s: it made the 8 MB range-check message of a clip-and-sum at
-d = 100k cost 4-6 ms of CPU at each end (``docs/mpc.md``).
+*Frames.* A message is two records sealed with AES-256-GCM under the
+connection's key, with consecutive record numbers as nonces
+(:class:`fedsec.crypto.aead.FrameCipher`): its header (``ndim`` and up to
+four dimensions, 40 bytes) and then its little-endian uint64 payload, with
+the header as associated data. The header is authenticated before the
+payload's buffer is sized, so nobody on the wire can make a party allocate
+anything; a record that is altered, replayed, reordered, dropped or injected
+fails to open and the round fails with :class:`~fedsec.errors.ProtocolError`.
+This is TLS 1.3's record layer with the keys agreed inside TLS; it is
+fedsec's own because the system OpenSSL's record layer (Python's ``ssl``)
+costs a system call per 16 KB record and runs AES-GCM at 2.7 GB/s here,
+against 12 GB/s in ``cryptography``'s: it made the 8 MB range-check message
+of a clip-and-sum at d = 100k cost 4-6 ms of CPU at each end
+(``docs/mpc.md``).
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ from fedsec.mpc.shares import PARTIES
 from fedsec.mpc.tls import TlsIdentity, party_name
 
 Address = tuple[str, int]
-_U64 = struct.Struct("<Q")
 _MAX_NDIM = 4
+_HEAD = struct.Struct(f"<{1 + _MAX_NDIM}Q")  # ndim, then the dims (zero-padded)
+_SEALED_HEAD = _HEAD.size + TAG_BYTES
 _MAX_WORDS = 1 << 31
 
 
@@ -161,21 +165,23 @@ class _FrameReader:
 
     def _parse(self) -> bool:
         """Consume buffered bytes; whether a frame was completed (and queued)."""
+        if self.cipher is None:
+            raise ProtocolError("connection has no key")
         if self._out is None:
-            avail = self._hi - self._lo
-            if avail < 8:
+            if self._hi - self._lo < _SEALED_HEAD:
                 return False
-            ndim = _U64.unpack_from(self._staging, self._lo)[0]
-            if ndim > _MAX_NDIM:
+            head = bytearray(_HEAD.size)  # authenticated before anything is sized
+            sealed_head = self._staging[self._lo : self._lo + _SEALED_HEAD]
+            self.cipher.open_into(b"", memoryview(sealed_head), memoryview(head))
+            fields = _HEAD.unpack(head)
+            ndim = fields[0]
+            if ndim > _MAX_NDIM or any(fields[1 + ndim :]):
                 raise ProtocolError("malformed frame")
-            size = 8 + 8 * ndim
-            if avail < size:
-                return False
-            self._head = bytes(self._staging[self._lo : self._lo + size])
-            shape = tuple(int(v) for v in np.frombuffer(self._head[8:], dtype="<u8"))
+            shape = tuple(int(v) for v in fields[1 : 1 + ndim])
             if math.prod(shape) > _MAX_WORDS:
                 raise ProtocolError("frame too large")
-            self._lo += size
+            self._head = bytes(head)
+            self._lo += _SEALED_HEAD
             self._out = np.empty(shape, dtype=np.uint64)
             self._size, self._pos = self._out.nbytes + TAG_BYTES, 0
             if len(self._sealed) < self._size:
@@ -187,8 +193,6 @@ class _FrameReader:
             self._pos, self._lo = self._pos + take, end
         if self._pos < self._size:
             return False
-        if self.cipher is None:
-            raise ProtocolError("connection has no key")
         out = memoryview(self._out.reshape(-1).data).cast("B")
         sealed = memoryview(self._sealed)[: self._size]
         self.cipher.open_into(self._head, sealed, out)
@@ -202,13 +206,16 @@ class _FrameWriter:
 
     def __init__(self, message: Ring, cipher: FrameCipher, buffer: bytearray) -> None:
         arr = np.ascontiguousarray(message, dtype="<u8")
-        head = _U64.pack(arr.ndim) + b"".join(_U64.pack(n) for n in arr.shape)
-        size = len(head) + arr.nbytes + TAG_BYTES
+        if arr.ndim > _MAX_NDIM:
+            raise ProtocolError("a message has at most four dimensions")
+        pad = (0,) * (_MAX_NDIM - arr.ndim)
+        head = _HEAD.pack(arr.ndim, *arr.shape, *pad)
+        size = _SEALED_HEAD + arr.nbytes + TAG_BYTES
         self.buffer = buffer if len(buffer) >= size else bytearray(size)
-        self.buffer[: len(head)] = head
         self._data = memoryview(self.buffer)[:size]
+        cipher.seal_into(b"", memoryview(head), self._data[:_SEALED_HEAD])
         body = memoryview(arr.reshape(-1).data).cast("B")
-        cipher.seal_into(head, body, self._data[len(head) :])
+        cipher.seal_into(head, body, self._data[_SEALED_HEAD:])
         self._pos = 0
 
     @property

@@ -287,3 +287,29 @@ def test_a_relay_sees_no_payload_and_cannot_alter_a_frame(tmp_path: Path) -> Non
         finally:
             for c in chans:
                 c.close()
+
+
+def test_a_forged_header_is_refused_before_anything_is_sized() -> None:
+    """Bytes injected on the wire claiming a 2^31-word frame allocate nothing.
+
+    The header travels sealed: a forged one fails to open, and the reader
+    never sizes a buffer from it (a 16 GB allocation otherwise).
+    """
+    from fedsec.crypto.aead import FrameCipher
+    from fedsec.mpc.tcp import _HEAD, _SEALED_HEAD, _FrameReader
+
+    key = bytes(range(32))
+    reader = _FrameReader(FrameCipher(key))
+    forged = _HEAD.pack(1, 1 << 31, 0, 0, 0) + bytes(_SEALED_HEAD - _HEAD.size)
+    a, b = socket.socketpair()
+    try:
+        b.setblocking(False)
+        a.sendall(forged)
+        reader.feed(b)
+        assert reader.closed is not None
+        assert "authentication" in str(reader.closed)
+        assert len(reader._sealed) == 0
+        assert not reader.frames
+    finally:
+        a.close()
+        b.close()

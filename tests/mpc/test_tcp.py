@@ -22,14 +22,16 @@ from fedsec.mpc.tls import make_throwaway_pki
 from fedsec.net import free_ports
 
 
-def _mesh(identities, timeout=10.0):
-    addrs = [("127.0.0.1", p) for p in free_ports(3)]
+def _mesh(identities, timeout=10.0, addrs=None, dials=None):
+    """Connect the three parties; ``dials(i, addrs)`` is what party ``i`` dials."""
+    addrs = addrs or [("127.0.0.1", p) for p in free_ports(3)]
     chans: list = [None] * 3
     errs: list = []
 
     def start(i: int) -> None:
+        mine = addrs if dials is None else dials(i, addrs)
         try:
-            chans[i] = TlsChannel.connect(i, addrs, identities[i], timeout=timeout)
+            chans[i] = TlsChannel.connect(i, mine, identities[i], timeout=timeout)
         except Exception as exc:
             errs.append(exc)
 
@@ -235,20 +237,15 @@ def _mesh_via(identities, relay_for: int, dialer: int, flip_at: int | None):
     """The mesh with ``dialer``'s connection to ``relay_for`` through a relay."""
     addrs = [("127.0.0.1", p) for p in free_ports(3)]
     relay = _Tamperer(addrs[relay_for], flip_at)
-    chans: list = [None] * 3
 
-    def start(i: int) -> None:
-        mine = list(addrs)
-        if i == dialer:
-            mine[relay_for] = relay.address
-        chans[i] = TlsChannel.connect(i, mine, identities[i], timeout=10.0)
+    def dials(i: int, real: list) -> list:
+        return [
+            relay.address if i == dialer and j == relay_for else a
+            for j, a in enumerate(real)
+        ]
 
-    ts = [threading.Thread(target=start, args=(i,)) for i in range(3)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert all(c is not None for c in chans)
+    chans, errs, _ = _mesh(identities, addrs=addrs, dials=dials)
+    assert not errs
     return chans, relay
 
 
